@@ -1,0 +1,17 @@
+from snakemake.utils import min_version
+
+min_version("9.19")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/survey.smk"
+
+
+rule all:
+    input:
+        "results/survey/ground_truth.parquet",
+        "results/survey/consistency.parquet",
+    default_target: True

@@ -1,0 +1,93 @@
+# Survey stage: the synthetic demo survey (optional), ingest to one row per respondent, ground
+# truth, and the survey's self-consistency. An aggregated table replaces the microdata steps.
+
+
+if SURVEY["synthetic"]["enabled"] and not SURVEY["aggregated"]:
+
+    rule synthetic_survey:
+        input:
+            item_bank=ITEMS_FILE,
+        output:
+            SURVEY["path"],
+        params:
+            countries=SURVEY["countries"],
+            seed=SURVEY["synthetic"]["seed"],
+            respondents_per_country=SURVEY["synthetic"]["respondents_per_country"],
+        log:
+            "logs/survey/synthetic_survey.log",
+        conda:
+            "../envs/core.yaml"
+        script:
+            "../workflow/scripts/synthetic_survey.py"
+
+
+if SURVEY["aggregated"]:
+
+    rule aggregated_ground_truth:
+        input:
+            table=SURVEY["aggregated"],
+            item_bank=ITEMS_FILE,
+        output:
+            ground_truth="results/survey/ground_truth.parquet",
+            consistency="results/survey/consistency.parquet",
+        log:
+            "logs/survey/aggregated_ground_truth.log",
+        conda:
+            "../envs/core.yaml"
+        script:
+            "../workflow/scripts/aggregated_ground_truth.py"
+
+else:
+
+    rule survey_respondents:
+        input:
+            survey=SURVEY["path"],
+            item_bank=ITEMS_FILE,
+        output:
+            "results/survey/respondents.parquet",
+        params:
+            scored_items=list(SCORED_ITEMS),
+            countries=SURVEY["countries"],
+            pooled_levels=SURVEY["pooled_levels"],
+            country_variable=SURVEY["country_variable"],
+            language_variable=SURVEY["language_variable"],
+            weights=SURVEY["weights"],
+        log:
+            "logs/survey/respondents.log",
+        benchmark:
+            "results/benchmarks/survey_respondents.tsv"
+        conda:
+            "../envs/core.yaml"
+        script:
+            "../workflow/scripts/survey_respondents.py"
+
+    rule ground_truth:
+        input:
+            "results/survey/respondents.parquet",
+        output:
+            "results/survey/ground_truth.parquet",
+        params:
+            countries=SURVEY["countries"],
+        log:
+            "logs/survey/ground_truth.log",
+        conda:
+            "../envs/core.yaml"
+        script:
+            "../workflow/scripts/ground_truth.py"
+
+    rule survey_consistency:
+        input:
+            "results/survey/respondents.parquet",
+        output:
+            "results/survey/consistency.parquet",
+        params:
+            countries=SURVEY["countries"],
+            k=SURVEY["consistency"]["k"],
+            repeats=SURVEY["consistency"]["repeats"],
+            seed=SURVEY["consistency"]["seed"],
+        log:
+            "logs/survey/consistency.log",
+        conda:
+            "../envs/core.yaml"
+        script:
+            "../workflow/scripts/survey_consistency.py"

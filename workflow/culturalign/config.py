@@ -1,0 +1,131 @@
+"""Configuration checks that run before any job: the JSON schema (with its defaults) and the facts a
+schema cannot express (country and language codes, references between keys, files that must exist)."""
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pycountry
+import yaml
+
+from culturalign.items import Item
+from culturalign.survey import survey_columns
+from culturalign.synthetic_survey import INTERVIEW_LANGUAGES
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message names the config file, the key and the expectation."""
+
+
+def _extend_with_defaults(validator_class):
+    # The jsonschema documentation's recipe: fill each missing property with its schema default
+    # before validating it, so nested defaults apply too.
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema:
+                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def apply_schema(config: dict, schema_path: str | Path, source: str) -> dict:
+    """Fill defaults into `config` in place and raise one ConfigError listing every violation."""
+    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    validator_class = _extend_with_defaults(jsonschema.validators.validator_for(schema))
+    errors = sorted(validator_class(schema).iter_errors(config), key=lambda e: list(map(str, e.path)))
+    if errors:
+        raise ConfigError(
+            f"{source}: invalid configuration:\n" + "\n".join(f"  {_describe(error)}" for error in errors)
+        )
+    return config
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+    message = error.message
+    if error.validator in ("oneOf", "anyOf"):
+        message = f"{error.instance!r} is not valid"
+    description = error.schema.get("description") if isinstance(error.schema, dict) else None
+    return f"{key}: {message}" + (f" (expected: {' '.join(description.split())})" if description else "")
+
+
+def check_config(config: dict, items: dict[str, Item], source: str) -> None:
+    """Checks beyond the schema, on a config the schema has already filled in."""
+    problems = list(_problems(config, items))
+    if problems:
+        raise ConfigError(f"{source}: invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def _problems(config: dict, items: dict[str, Item]) -> Iterator[str]:
+    survey = config["survey"]
+    countries = survey["countries"]
+    for index, code in enumerate(countries):
+        if pycountry.countries.get(alpha_2=code) is None:
+            yield f"survey.countries[{index}]: {code!r} is not an ISO 3166-1 alpha-2 country code (e.g. DK)"
+    for index, code in enumerate(config["languages"]):
+        if len(code) != 2 or pycountry.languages.get(alpha_2=code) is None:
+            yield f"languages[{index}]: {code!r} is not an ISO 639-1 language code (e.g. da)"
+    if config["items"] != "scored":
+        unknown = [key for key in config["items"] if key not in items]
+        if unknown:
+            yield f"items: unknown item keys {unknown}; known keys are in resources/items.yaml"
+    for slug, model in config["models"].items():
+        if model.get("respondent") == "population" and model["population"] not in countries:
+            yield (
+                f"models.{slug}.population: {model['population']!r} is not one of survey.countries "
+                f"{countries}"
+            )
+    judges = config["judges"]
+    for key, slug in [("primary", judges["primary"])] + [
+        (f"secondary[{i}]", s) for i, s in enumerate(judges["secondary"])
+    ]:
+        if slug is not None and slug not in config["models"]:
+            yield f"judges.{key}: {slug!r} is not a model slug under models"
+    scored = (
+        [key for key, item in items.items() if item.scored]
+        if config["items"] == "scored"
+        else config["items"]
+    )
+    yield from _survey_source_problems(survey, [key for key in scored if key in items])
+
+
+def _survey_source_problems(survey: dict, item_keys: list[str]) -> Iterator[str]:
+    if survey["aggregated"] is not None:
+        path = Path(survey["aggregated"])
+        if path.suffix.lower() not in (".csv", ".parquet"):
+            yield f"survey.aggregated: {path} must be a .csv or .parquet table"
+        elif not path.is_file():
+            yield f"survey.aggregated: file {path} not found (relative to the working directory)"
+        return
+    path = Path(survey["path"])
+    if survey["synthetic"]["enabled"]:
+        if path.suffix.lower() != ".sav":
+            yield f"survey.path: the synthetic survey is written as .sav, got {path}"
+        unsupported = [c for c in survey["countries"] if c not in INTERVIEW_LANGUAGES]
+        if unsupported:
+            yield (
+                f"survey.countries: the synthetic survey has no interview languages for {unsupported}; "
+                f"it covers {sorted(INTERVIEW_LANGUAGES)}"
+            )
+    elif path.suffix.lower() not in (".sav", ".zsav", ".dta", ".csv"):
+        yield f"survey.path: {path} must be a .sav, .zsav, .dta or .csv file"
+    elif not path.is_file():
+        yield (
+            f"survey.path: file {path} not found (relative to the working directory); point it at "
+            f"your EVS/WVS file or set survey.synthetic.enabled: true for the demo survey"
+        )
+    else:
+        # Reading the variable names costs milliseconds; a missing variable should not wait for a job.
+        present = {column.lower() for column in survey_columns(path)}
+        needed = [survey["country_variable"], survey["language_variable"], *survey["weights"], *item_keys]
+        missing = [variable for variable in needed if variable.lower() not in present]
+        if missing:
+            yield (
+                f"survey.path: {path} lacks variables {', '.join(missing)} (matched case-insensitively); "
+                f"set survey.country_variable, survey.language_variable, survey.weights or items"
+            )

@@ -1,0 +1,411 @@
+"""Survey stage: EVS/WVS microdata to ground-truth value polarity and the survey's own consistency.
+
+A respondent is *affirmative* on an item when their answer falls in the item's affirmative range;
+answers <= 0 are missing codes. A population's polarity on an item is the weighted fraction of
+affirmative respondents among those who answered.
+"""
+
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from culturalign.items import Item
+
+LEVELS = ("country", "language", "global")
+GLOBAL_GROUP = "global"
+SUPPORTED_SUFFIXES = (".sav", ".zsav", ".dta", ".csv")
+GROUND_TRUTH_SCHEMA = {
+    "level": pl.String,
+    "group": pl.String,
+    "item": pl.String,
+    "pro_score": pl.Float64,
+    "n": pl.Int64,
+    "weight_sum": pl.Float64,
+}
+CONSISTENCY_SCHEMA = {
+    "level": pl.String,
+    "group": pl.String,
+    "consistency": pl.Float64,
+    "ci_low": pl.Float64,
+    "ci_high": pl.Float64,
+    "draw_low": pl.Float64,
+    "draw_high": pl.Float64,
+    "n_items": pl.Int64,
+    "repeats": pl.Int64,
+    "k": pl.Int64,
+}
+
+
+class SurveyError(ValueError):
+    """Survey input that cannot be turned into ground truth; the message names file and variables."""
+
+
+def survey_columns(path: str | Path) -> list[str]:
+    """Variable names in a survey file, read without loading any data."""
+    path = _existing_survey(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return pl.read_csv(path, n_rows=0).columns
+    import pyreadstat
+
+    reader = pyreadstat.read_dta if suffix == ".dta" else pyreadstat.read_sav
+    _, meta = reader(str(path), metadataonly=True)
+    return list(meta.column_names)
+
+
+def read_survey(path: str | Path, variables: Iterable[str]) -> pl.DataFrame:
+    """Read only `variables` (matched case-insensitively) from a .sav, .dta or .csv file.
+
+    Columns come back named in lower case, missing answers as nulls (never NaN).
+    """
+    path = _existing_survey(path)
+    wanted = list(dict.fromkeys(variable.lower() for variable in variables))
+    by_lower: dict[str, str] = {}
+    for column in survey_columns(path):
+        by_lower.setdefault(column.lower(), column)
+    missing = [variable for variable in wanted if variable not in by_lower]
+    if missing:
+        raise SurveyError(
+            f"{path}: missing variables {', '.join(missing)} "
+            f"(matched case-insensitively against {len(by_lower)} variables in the file)"
+        )
+    actual = [by_lower[variable] for variable in wanted]
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        frame = pl.read_csv(path, columns=actual, infer_schema_length=10_000)
+    else:
+        import pyreadstat
+
+        reader = pyreadstat.read_dta if suffix == ".dta" else pyreadstat.read_sav
+        # Reading to pandas then converting is faster than pyreadstat's polars output, and turns
+        # NaN into null, which matters: in polars NaN > 0 is true.
+        pandas_frame, _ = reader(str(path), usecols=actual)
+        frame = pl.from_pandas(pandas_frame)
+    frame = frame.rename(dict(zip(actual, wanted, strict=True)))
+    return frame.with_columns(
+        pl.col(column).fill_nan(None)
+        for column, dtype in frame.schema.items()
+        if dtype in (pl.Float32, pl.Float64)
+    )
+
+
+def _existing_survey(path: str | Path) -> Path:
+    path = Path(path)
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise SurveyError(
+            f"{path}: unsupported survey format {path.suffix!r}; expected one of "
+            f"{', '.join(SUPPORTED_SUFFIXES)}"
+        )
+    if not path.is_file():
+        raise SurveyError(f"{path}: survey file not found (config key survey.path)")
+    return path
+
+
+def score_respondents(
+    raw: pl.DataFrame,
+    items: dict[str, Item],
+    *,
+    country_variable: str,
+    language_variable: str,
+    weights: list[str],
+    source: str | Path,
+) -> pl.DataFrame:
+    """One row per respondent: country, language, weight, and per item True/False/null (missing).
+
+    `raw` has lower-case column names as `read_survey` returns them.
+    """
+    country_variable, language_variable = country_variable.lower(), language_variable.lower()
+    weights = [weight.lower() for weight in weights]
+    answers = {key: pl.col(key).cast(pl.Float64) for key in items}
+    _check_scales(raw.select(answers.values()), items, source)
+    weight = pl.lit(1.0)
+    for column in weights:
+        bad = raw.select((pl.col(column).is_null() | (pl.col(column).cast(pl.Float64) < 0)).sum()).item()
+        if bad:
+            raise SurveyError(
+                f"{source}: weight variable {column.upper()} is missing or negative for {bad} "
+                f"respondents; fix the file or set survey.weights to the variables to multiply"
+            )
+        weight = weight * pl.col(column).cast(pl.Float64)
+    return raw.select(
+        pl.col(country_variable).cast(pl.String).str.strip_chars().alias("country"),
+        pl.col(language_variable)
+        .cast(pl.String)
+        .str.strip_chars()
+        .str.to_lowercase()
+        .str.split_exact("-", 1)
+        .struct.field("field_0")
+        .str.split_exact("_", 1)
+        .struct.field("field_0")
+        .replace("", None)
+        .alias("language"),
+        weight.alias("weight"),
+        *(
+            pl.when(answer > 0)
+            .then(answer.is_between(items[key].affirmative_low, items[key].affirmative_high))
+            .alias(key)
+            for key, answer in answers.items()
+        ),
+    )
+
+
+def _check_scales(answers: pl.DataFrame, items: dict[str, Item], source: str | Path) -> None:
+    highest = answers.select(pl.all().filter(pl.all() > 0).max()).row(0, named=True)
+    wrong = [
+        f"{items[key].variable} (answers up to {value:g}, item scale is 1-{items[key].scale_max})"
+        for key, value in highest.items()
+        if value is not None and value > items[key].scale_max
+    ]
+    if wrong:
+        raise SurveyError(
+            f"{source}: variables on another scale than their item's affirmative rule expects: "
+            + "; ".join(wrong)
+        )
+
+
+def select_populations(
+    respondents: pl.DataFrame, countries: list[str], pooled: str, source: str | Path
+) -> pl.DataFrame:
+    """Check that every configured country has respondents, and keep the ones to pool.
+
+    `pooled` is `all_countries` (language and global levels pool every respondent in the file)
+    or `configured_countries` (only the configured countries' respondents).
+    """
+    present = set(respondents.get_column("country").unique().drop_nulls().to_list())
+    absent = [country for country in countries if country not in present]
+    if absent:
+        raise SurveyError(
+            f"{source}: no respondents for configured countries {', '.join(absent)} "
+            f"(survey.countries); countries in the file: {', '.join(sorted(present)[:40])}"
+        )
+    if pooled == "configured_countries":
+        return respondents.filter(pl.col("country").is_in(countries))
+    return respondents
+
+
+def ingest_survey(
+    path: str | Path,
+    items: dict[str, Item],
+    *,
+    countries: list[str],
+    pooled_levels: str = "all_countries",
+    country_variable: str = "cntry_AN",
+    language_variable: str = "lnge_iso",
+    weights: list[str] = ("gwght", "pwght"),
+) -> pl.DataFrame:
+    """Microdata file to the scored respondents the ground truth and the consistency are built on."""
+    raw = read_survey(path, [country_variable, language_variable, *weights, *items])
+    respondents = score_respondents(
+        raw,
+        items,
+        country_variable=country_variable,
+        language_variable=language_variable,
+        weights=list(weights),
+        source=path,
+    )
+    return select_populations(respondents, countries, pooled_levels, path)
+
+
+def populations(respondents: pl.DataFrame, countries: list[str]) -> pl.DataFrame:
+    """The respondents of every population, long: level, group and the respondent's row index.
+
+    Countries are the configured ones; languages and global pool every respondent given.
+    """
+    indexed = respondents.select("country", "language").with_row_index("row")
+    return pl.concat(
+        [
+            indexed.filter(pl.col("country").is_in(countries)).select(
+                pl.lit("country").alias("level"), pl.col("country").alias("group"), "row"
+            ),
+            indexed.filter(pl.col("language").is_not_null()).select(
+                pl.lit("language").alias("level"), pl.col("language").alias("group"), "row"
+            ),
+            indexed.select(pl.lit("global").alias("level"), pl.lit(GLOBAL_GROUP).alias("group"), "row"),
+        ]
+    )
+
+
+def ground_truth(respondents: pl.DataFrame, countries: list[str]) -> pl.DataFrame:
+    """Weighted affirmative fraction per (level, group, item); groups with no answers are left out."""
+    item_keys = _item_keys(respondents)
+    weight = pl.col("weight")
+    # One wide aggregation with three sums per item is several times faster than unpivoting
+    # respondents to a long table first.
+    sums = []
+    for key in item_keys:
+        answered = pl.col(key).is_not_null()
+        sums += [
+            (weight * pl.col(key).cast(pl.Float64)).sum().alias(f"{key}:pro"),
+            weight.filter(answered).sum().alias(f"{key}:weight_sum"),
+            answered.sum().cast(pl.Int64).alias(f"{key}:n"),
+        ]
+    wide = (
+        populations(respondents, countries)
+        .join(respondents.with_row_index("row"), on="row")
+        .group_by("level", "group")
+        .agg(sums)
+    )
+    long = pl.concat(
+        wide.select(
+            "level",
+            "group",
+            pl.lit(key).alias("item"),
+            (pl.col(f"{key}:pro") / pl.col(f"{key}:weight_sum")).alias("pro_score"),
+            pl.col(f"{key}:n").alias("n"),
+            pl.col(f"{key}:weight_sum").alias("weight_sum"),
+        )
+        for key in item_keys
+    )
+    return (
+        long.filter(pl.col("n") > 0)
+        .sort(pl.col("level").cast(pl.Enum(LEVELS)), "group", "item")
+        .select(pl.col(name).cast(dtype) for name, dtype in GROUND_TRUTH_SCHEMA.items())
+    )
+
+
+def _item_keys(respondents: pl.DataFrame) -> list[str]:
+    return [column for column in respondents.columns if column not in ("country", "language", "weight")]
+
+
+def validate_aggregated(table: pl.DataFrame, items: dict[str, Item], source: str | Path) -> pl.DataFrame:
+    """Accept an already aggregated ground truth (level, group, item, pro_score) and normalise it."""
+    required = ["level", "group", "item", "pro_score"]
+    missing = [column for column in required if column not in table.columns]
+    if missing:
+        raise SurveyError(f"{source}: aggregated survey table lacks columns {', '.join(missing)}")
+    table = table.with_columns(pl.col("item").cast(pl.String).str.to_lowercase())
+    problems = []
+    bad_levels = set(table.get_column("level").unique().to_list()) - set(LEVELS)
+    if bad_levels:
+        problems.append(f"level must be one of {', '.join(LEVELS)}, found {sorted(map(str, bad_levels))}")
+    unknown_items = set(table.get_column("item").unique().to_list()) - set(items)
+    if unknown_items:
+        problems.append(f"unknown items {sorted(map(str, unknown_items))}")
+    out_of_range = table.filter(~pl.col("pro_score").cast(pl.Float64).is_between(0, 1)).height
+    if out_of_range:
+        problems.append(f"{out_of_range} rows with pro_score outside [0, 1] or missing")
+    duplicates = table.select("level", "group", "item").is_duplicated().sum()
+    if duplicates:
+        problems.append(f"{duplicates} rows repeat a (level, group, item)")
+    if problems:
+        raise SurveyError(f"{source}: " + "; ".join(problems))
+    extra = {name: dtype for name, dtype in GROUND_TRUTH_SCHEMA.items() if name not in table.columns}
+    return (
+        table.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in extra.items())
+        .select(pl.col(name).cast(dtype) for name, dtype in GROUND_TRUTH_SCHEMA.items())
+        .sort("level", "group", "item")
+    )
+
+
+def disjoint_draws(n: int, k: int, repeats: int, rng: np.random.Generator) -> np.ndarray:
+    """`repeats` rows of 2k distinct indices below n: columns [:k] and [k:] are disjoint samples."""
+    if n < 2 * k:
+        raise ValueError(f"cannot draw two disjoint samples of {k} from {n} respondents")
+    draws = rng.integers(0, n, size=(repeats, 2 * k))
+    # Redraw only the rows that picked someone twice; for 2k << n this converges in a few rounds.
+    while True:
+        ordered = np.sort(draws, axis=1)
+        clash = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
+        if not clash.any():
+            return draws
+        draws[clash] = rng.integers(0, n, size=(int(clash.sum()), 2 * k))
+
+
+def _population_seed(seed: int, level: str, group: str) -> np.random.Generator:
+    # A stable per-population stream: adding a country does not change any other population's draws.
+    return np.random.default_rng([seed, zlib.crc32(f"{level}/{group}".encode())])
+
+
+def survey_consistency(
+    respondents: pl.DataFrame,
+    countries: list[str],
+    *,
+    k: int = 10,
+    repeats: int = 200,
+    seed: int = 0,
+) -> pl.DataFrame:
+    """The survey's self-consistency: the ceiling a model describing k people can reach.
+
+    Per population and repeat: two disjoint samples of k respondents per item, each sample's
+    weighted polarity per item, Pearson correlation across items. `consistency` is the mean over
+    repeats, `ci_low`/`ci_high` its 95 % confidence interval, `draw_low`/`draw_high` the middle
+    95 % of single repeats (how far one paired draw may fall from the mean).
+    """
+    item_keys = _item_keys(respondents)
+    members = populations(respondents, countries).group_by("level", "group", maintain_order=True).agg("row")
+    weights = respondents.get_column("weight").to_numpy()
+    # As floats, missing answers are NaN.
+    answers = {key: respondents.get_column(key).cast(pl.Float64).to_numpy() for key in item_keys}
+    rows = []
+    for level, group, member_rows in members.iter_rows():
+        rows.append(
+            _population_consistency(
+                np.asarray(member_rows), weights, answers, k, repeats, _population_seed(seed, level, group)
+            )
+            | {"level": level, "group": group}
+        )
+    return pl.DataFrame([row | {"k": k} for row in rows], schema=CONSISTENCY_SCHEMA)
+
+
+def empty_consistency() -> pl.DataFrame:
+    """The consistency table when there is no microdata to draw respondents from."""
+    return pl.DataFrame(schema=CONSISTENCY_SCHEMA)
+
+
+def _population_consistency(
+    member_rows: np.ndarray,
+    weights: np.ndarray,
+    answers: dict[str, np.ndarray],
+    k: int,
+    repeats: int,
+    rng: np.random.Generator,
+) -> dict:
+    halves = []
+    for values in answers.values():
+        values = values[member_rows]
+        answered = np.flatnonzero(~np.isnan(values))
+        if answered.size < 2 * k:
+            continue
+        affirmative = values[answered]
+        weight = weights[member_rows][answered]
+        draws = disjoint_draws(answered.size, k, repeats, rng)
+        w = weight[draws]
+        polarity = w * affirmative[draws]
+        halves.append(
+            (
+                polarity[:, :k].sum(axis=1) / w[:, :k].sum(axis=1),
+                polarity[:, k:].sum(axis=1) / w[:, k:].sum(axis=1),
+            )
+        )
+    empty = {"consistency": None, "ci_low": None, "ci_high": None, "draw_low": None, "draw_high": None}
+    if len(halves) < 3:
+        return empty | {"n_items": len(halves), "repeats": 0}
+    first = np.column_stack([a for a, _ in halves])
+    second = np.column_stack([b for _, b in halves])
+    correlations = _rowwise_pearson(first, second)
+    correlations = correlations[np.isfinite(correlations)]
+    if correlations.size < 2:
+        return empty | {"n_items": len(halves), "repeats": int(correlations.size)}
+    mean = float(correlations.mean())
+    half_width = 1.96 * float(correlations.std(ddof=1)) / np.sqrt(correlations.size)
+    draw_low, draw_high = np.percentile(correlations, [2.5, 97.5])
+    return {
+        "consistency": mean,
+        "ci_low": mean - half_width,
+        "ci_high": mean + half_width,
+        "draw_low": float(draw_low),
+        "draw_high": float(draw_high),
+        "n_items": len(halves),
+        "repeats": int(correlations.size),
+    }
+
+
+def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each row of a with the same row of b (NaN where a row is constant)."""
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
