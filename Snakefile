@@ -11,7 +11,7 @@ include: "rules/survey.smk"
 
 
 rule all:
+    default_target: True
     input:
         "results/survey/ground_truth.parquet",
         "results/survey/consistency.parquet",
-    default_target: True

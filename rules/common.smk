@@ -12,7 +12,9 @@ ITEMS_FILE = REPO / "resources" / "items.yaml"
 CONFIG_SOURCE = ", ".join(map(str, workflow.configfiles)) or "config"
 
 try:
-    apply_schema(config, REPO / "workflow" / "schemas" / "config.schema.yaml", CONFIG_SOURCE)
+    apply_schema(
+        config, REPO / "workflow" / "schemas" / "config.schema.yaml", CONFIG_SOURCE
+    )
     ITEMS = load_items(ITEMS_FILE)
     check_config(config, ITEMS, CONFIG_SOURCE)
     SCORED_ITEMS = select_items(ITEMS, config["items"])
@@ -20,4 +22,3 @@ except (ConfigError, ItemsError) as error:
     raise WorkflowError(str(error)) from None
 
 SURVEY = config["survey"]
-

@@ -9,14 +9,14 @@ if SURVEY["synthetic"]["enabled"] and not SURVEY["aggregated"]:
             item_bank=ITEMS_FILE,
         output:
             SURVEY["path"],
-        params:
-            countries=SURVEY["countries"],
-            seed=SURVEY["synthetic"]["seed"],
-            respondents_per_country=SURVEY["synthetic"]["respondents_per_country"],
         log:
             "logs/survey/synthetic_survey.log",
         conda:
             "../envs/core.yaml"
+        params:
+            countries=SURVEY["countries"],
+            seed=SURVEY["synthetic"]["seed"],
+            respondents_per_country=SURVEY["synthetic"]["respondents_per_country"],
         script:
             "../workflow/scripts/synthetic_survey.py"
 
@@ -45,6 +45,12 @@ else:
             item_bank=ITEMS_FILE,
         output:
             "results/survey/respondents.parquet",
+        log:
+            "logs/survey/respondents.log",
+        benchmark:
+            "results/benchmarks/survey_respondents.tsv"
+        conda:
+            "../envs/core.yaml"
         params:
             scored_items=list(SCORED_ITEMS),
             countries=SURVEY["countries"],
@@ -52,12 +58,6 @@ else:
             country_variable=SURVEY["country_variable"],
             language_variable=SURVEY["language_variable"],
             weights=SURVEY["weights"],
-        log:
-            "logs/survey/respondents.log",
-        benchmark:
-            "results/benchmarks/survey_respondents.tsv"
-        conda:
-            "../envs/core.yaml"
         script:
             "../workflow/scripts/survey_respondents.py"
 
@@ -66,12 +66,12 @@ else:
             "results/survey/respondents.parquet",
         output:
             "results/survey/ground_truth.parquet",
-        params:
-            countries=SURVEY["countries"],
         log:
             "logs/survey/ground_truth.log",
         conda:
             "../envs/core.yaml"
+        params:
+            countries=SURVEY["countries"],
         script:
             "../workflow/scripts/ground_truth.py"
 
@@ -80,14 +80,14 @@ else:
             "results/survey/respondents.parquet",
         output:
             "results/survey/consistency.parquet",
+        log:
+            "logs/survey/consistency.log",
+        conda:
+            "../envs/core.yaml"
         params:
             countries=SURVEY["countries"],
             k=SURVEY["consistency"]["k"],
             repeats=SURVEY["consistency"]["repeats"],
             seed=SURVEY["consistency"]["seed"],
-        log:
-            "logs/survey/consistency.log",
-        conda:
-            "../envs/core.yaml"
         script:
             "../workflow/scripts/survey_consistency.py"

@@ -46,10 +46,14 @@ def apply_schema(config: dict, schema_path: str | Path, source: str) -> dict:
 
 
 def _describe(error: jsonschema.ValidationError) -> str:
-    key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
-    message = error.message
-    if error.validator in ("oneOf", "anyOf"):
-        message = f"{error.instance!r} is not valid"
+    key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)
+    key = key.lstrip(".") or "(top level)"
+    if error.validator == "additionalProperties":
+        allowed = ", ".join(error.schema.get("properties", {}))
+        return f"{key}: {error.message}; allowed keys: {allowed}"
+    if error.validator in ("required", "if"):
+        return f"{key}: {error.message}"
+    message = f"{error.instance!r} is not valid" if error.validator in ("oneOf", "anyOf") else error.message
     description = error.schema.get("description") if isinstance(error.schema, dict) else None
     return f"{key}: {message}" + (f" (expected: {' '.join(description.split())})" if description else "")
 

@@ -304,8 +304,12 @@ def disjoint_draws(n: int, k: int, repeats: int, rng: np.random.Generator) -> np
     """`repeats` rows of 2k distinct indices below n: columns [:k] and [k:] are disjoint samples."""
     if n < 2 * k:
         raise ValueError(f"cannot draw two disjoint samples of {k} from {n} respondents")
+    if n <= 32 * k:
+        # Small populations: the first 2k of a random permutation per row.
+        return np.argsort(rng.random((repeats, n)), axis=1)[:, : 2 * k]
+    # Large populations: draw with replacement and redraw only the rows that picked someone twice
+    # (fewer than one row in six at n >= 32 k), without ever materialising a row of n keys.
     draws = rng.integers(0, n, size=(repeats, 2 * k))
-    # Redraw only the rows that picked someone twice; for 2k << n this converges in a few rounds.
     while True:
         ordered = np.sort(draws, axis=1)
         clash = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
