@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import polars as pl
+
 from culturalign.items import load_items
 from culturalign.logs import script_log
 from culturalign.survey import empty_consistency, validate_aggregated

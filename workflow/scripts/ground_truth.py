@@ -1,4 +1,5 @@
 import polars as pl
+
 from culturalign.logs import script_log
 from culturalign.survey import ground_truth
 

@@ -1,0 +1,100 @@
+import copy
+
+import pytest
+import yaml
+
+from conftest import REPO
+from culturalign.config import ConfigError, apply_schema, check_config
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def validated(config, items):
+    config = apply_schema(copy.deepcopy(config), SCHEMA, "study.yaml")
+    check_config(config, items, "study.yaml")
+    return config
+
+
+def test_shipped_default_is_valid_and_filled_with_defaults(items, monkeypatch):
+    monkeypatch.chdir(REPO)
+    config = validated(yaml.safe_load((REPO / "config.yaml").read_text()), items)
+    assert config["survey"]["weights"] == ["gwght", "pwght"]
+    assert config["survey"]["consistency"] == {"k": 10, "repeats": 200, "seed": 0}
+    assert config["items"] == "scored"
+    assert config["models"] == {}
+
+
+def synthetic(**extra):
+    return {"survey": {"synthetic": {"enabled": True}}} | extra
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (synthetic(colour="red"), r"\(top level\): Additional properties are not allowed \('colour'"),
+        (
+            {"survey": {"synthetic": {"enabled": True}, "weight": ["w"]}},
+            r"survey: Additional properties .*'weight' was unexpected.*allowed keys: path",
+        ),
+        (synthetic(seeds=[0, "one"]), r"seeds\[1\]: 'one' is not of type 'integer'"),
+        (synthetic(prompts_per_seed=0), r"prompts_per_seed: 0 is less than the minimum of 1"),
+        (
+            synthetic(models={"gem": {"backend": "gemini", "model": "g"}}),
+            r"models\.gem\.backend: 'gemini' is not one of \['simulated', 'vllm', 'openai'\]",
+        ),
+        (
+            synthetic(models={"sim": {"backend": "simulated"}}),
+            r"models\.sim: 'respondent' is a required property",
+        ),
+        (
+            synthetic(models={"gpt": {"backend": "openai"}}),
+            r"models\.gpt: 'model' is a required property",
+        ),
+        (synthetic(models={"a/b": {"backend": "vllm", "model": "x"}}), r"models: 'a/b' does not match"),
+    ],
+)
+def test_schema_errors_name_file_and_key(items, config, message):
+    with pytest.raises(ConfigError, match=r"study\.yaml: invalid configuration:\n(.|\n)*" + message):
+        validated(config, items)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            {"survey": {"synthetic": {"enabled": True}, "countries": ["DK", "XX"]}},
+            r"survey\.countries\[1\]: 'XX' is not an ISO 3166-1 alpha-2 country code",
+        ),
+        (synthetic(languages=["da", "xx"]), r"languages\[1\]: 'xx' is not an ISO 639-1 language code"),
+        (synthetic(items=["f118", "f119", "f120"]), r"items: unknown item keys \['f119'\]"),
+        (
+            synthetic(models={"o": {"backend": "simulated", "respondent": "population", "population": "SE"}}),
+            r"models\.o\.population: 'SE' is not one of survey\.countries",
+        ),
+        (synthetic(judges={"primary": "nobody"}), r"judges\.primary: 'nobody' is not a model slug"),
+        (
+            {"survey": {"synthetic": {"enabled": True}, "countries": ["DK", "KE"]}},
+            r"survey\.countries: the synthetic survey has no interview languages for \['KE'\]",
+        ),
+        ({"survey": {"path": "nowhere.sav"}}, r"survey\.path: file nowhere\.sav not found"),
+        (
+            {"survey": {"aggregated": "agg.xlsx"}},
+            r"survey\.aggregated: agg\.xlsx must be a \.csv or \.parquet",
+        ),
+    ],
+)
+def test_semantic_errors_name_file_and_key(items, tmp_path, monkeypatch, config, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"study\.yaml: invalid configuration:\n(.|\n)*" + message):
+        validated(config, items)
+
+
+def test_survey_variables_are_checked_before_any_job(items, tmp_path, monkeypatch, hand_built):
+    monkeypatch.chdir(tmp_path)
+    hand_built.drop("pwght").write_csv(tmp_path / "survey.csv")
+    config = {"survey": {"path": "survey.csv", "countries": ["DK"]}, "items": ["d059", "f118", "f120"]}
+    with pytest.raises(ConfigError, match=r"survey\.path: survey\.csv lacks variables pwght, f120"):
+        validated(config, items)
+    config["survey"]["weights"] = ["gwght"]
+    config["items"] = ["d059", "f118", "e035"]
+    assert validated(config, items)["survey"]["weights"] == ["gwght"]

@@ -1,0 +1,125 @@
+"""The real DAG, run by Snakemake in temporary study folders, as a user runs it."""
+
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+import yaml
+
+from conftest import REPO
+
+
+def snakemake(study, *arguments, config=None):
+    if config is not None:
+        (study / "config.yaml").write_text(yaml.safe_dump(config))
+    return subprocess.run(
+        [
+            sys.executable, "-m", "snakemake",
+            "--snakefile", str(REPO / "Snakefile"),
+            "--directory", str(study),
+            "--configfile", str(study / "config.yaml"),
+            "--cores", "2",
+            *arguments,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # fmt: skip
+
+
+SMALL_DEMO = {
+    "survey": {
+        "path": "data/survey.sav",
+        "countries": ["US", "DK", "PT", "BR"],
+        "synthetic": {"enabled": True, "seed": 5, "respondents_per_country": 300},
+        "consistency": {"repeats": 40},
+    },
+    "languages": ["en", "da", "pt"],
+}
+
+
+@pytest.fixture(scope="module")
+def demo_study(tmp_path_factory):
+    study = tmp_path_factory.mktemp("study")
+    result = snakemake(study, config=SMALL_DEMO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return study
+
+
+def test_demo_runs_from_another_directory(demo_study):
+    assert (demo_study / "data" / "survey.sav").is_file()
+    truth = pl.read_parquet(demo_study / "results" / "survey" / "ground_truth.parquet")
+    assert truth.columns == ["level", "group", "item", "pro_score", "n", "weight_sum"]
+    assert set(truth.filter(pl.col("level") == "country")["group"]) == {"US", "DK", "PT", "BR"}
+    assert {"en", "es", "da", "pt"} == set(truth.filter(pl.col("level") == "language")["group"])
+    assert truth.filter(pl.col("level") == "global").height == 32
+    assert truth["pro_score"].is_between(0, 1).all()
+    consistency = pl.read_parquet(demo_study / "results" / "survey" / "consistency.parquet")
+    assert consistency.select("level", "group", "consistency").columns == ["level", "group", "consistency"]
+    assert consistency["consistency"].is_between(0.3, 1).all()
+    assert consistency["repeats"].to_list() == [40] * consistency.height
+    assert (demo_study / "logs" / "survey" / "respondents.log").read_text().count("respondents") >= 1
+
+
+def test_rerun_with_nothing_changed_runs_nothing(demo_study):
+    result = snakemake(demo_study, "--dry-run")
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_same_config_same_bytes(demo_study, tmp_path):
+    result = snakemake(tmp_path, config=SMALL_DEMO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for relative in [
+        "data/survey.sav",
+        "results/survey/ground_truth.parquet",
+        "results/survey/consistency.parquet",
+    ]:
+        assert (tmp_path / relative).read_bytes() == (demo_study / relative).read_bytes(), relative
+
+
+def test_bad_config_fails_before_any_job(tmp_path):
+    config = SMALL_DEMO | {"languages": ["en", "klingon"], "models": {"x": {"backend": "gemini"}}}
+    result = snakemake(tmp_path, config=config)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "config.yaml: invalid configuration" in output
+    assert "models.x.backend: 'gemini' is not one of" in output
+    assert not (tmp_path / "results").exists() and not (tmp_path / "data").exists()
+
+
+def test_real_survey_file_with_missing_variables_fails_before_any_job(tmp_path, hand_built):
+    hand_built.drop("F118").write_csv(tmp_path / "wvs.csv")
+    config = {"survey": {"path": "wvs.csv", "countries": ["DK", "US"]}, "items": ["d059", "f118", "e035"]}
+    result = snakemake(tmp_path, config=config)
+    assert result.returncode != 0
+    assert "survey.path: wvs.csv lacks variables f118" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_aggregated_table_replaces_microdata(tmp_path):
+    pl.DataFrame(
+        {
+            "level": ["country", "country"],
+            "group": ["DK", "US"],
+            "item": ["f118", "f118"],
+            "pro_score": [0.9, 0.7],
+        }
+    ).write_csv(tmp_path / "agg.csv")
+    result = snakemake(tmp_path, config={"survey": {"aggregated": "agg.csv", "countries": ["DK", "US"]}})
+    assert result.returncode == 0, result.stderr[-3000:]
+    truth = pl.read_parquet(tmp_path / "results" / "survey" / "ground_truth.parquet")
+    assert truth.select("group", "pro_score").rows() == [("DK", 0.9), ("US", 0.7)]
+    assert pl.read_parquet(tmp_path / "results" / "survey" / "consistency.parquet").is_empty()
+
+
+def test_scale_mismatch_in_a_real_file_names_file_and_variable(tmp_path, hand_built):
+    hand_built.with_columns(pl.col("D059") * 3).write_csv(tmp_path / "wvs.csv")
+    config = {"survey": {"path": "wvs.csv", "countries": ["DK", "US"]}, "items": ["d059", "f118", "e035"]}
+    result = snakemake(tmp_path, config=config)
+    assert result.returncode != 0
+    log = (tmp_path / "logs" / "survey" / "respondents.log").read_text()
+    assert (
+        "wvs.csv: variables on another scale" in log and "D059 (answers up to 12, item scale is 1-4)" in log
+    )
