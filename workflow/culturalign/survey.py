@@ -6,7 +6,7 @@ affirmative respondents among those who answered.
 """
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -136,10 +136,7 @@ def score_respondents(
         .cast(pl.String)
         .str.strip_chars()
         .str.to_lowercase()
-        .str.split_exact("-", 1)
-        .struct.field("field_0")
-        .str.split_exact("_", 1)
-        .struct.field("field_0")
+        .str.replace(r"[-_].*$", "")  # en_US, en-GB -> en
         .replace("", None)
         .alias("language"),
         weight.alias("weight"),
@@ -194,7 +191,7 @@ def ingest_survey(
     pooled_levels: str = "all_countries",
     country_variable: str = "cntry_AN",
     language_variable: str = "lnge_iso",
-    weights: list[str] = ("gwght", "pwght"),
+    weights: Sequence[str] = ("gwght", "pwght"),
 ) -> pl.DataFrame:
     """Microdata file to the scored respondents the ground truth and the consistency are built on."""
     raw = read_survey(path, [country_variable, language_variable, *weights, *items])
