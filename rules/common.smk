@@ -22,3 +22,6 @@ except (ConfigError, ItemsError) as error:
     raise WorkflowError(str(error)) from None
 
 SURVEY = config["survey"]
+
+
+report: "../workflow/report/workflow.rst"
