@@ -8,10 +8,14 @@ configfile: "config.yaml"
 
 include: "rules/common.smk"
 include: "rules/survey.smk"
+include: "rules/prompts.smk"
+include: "rules/generate.smk"
+include: "rules/judge.smk"
+include: "rules/polarity.smk"
+include: "rules/alignment.smk"
 
 
 rule all:
     default_target: True
     input:
-        "results/survey/ground_truth.parquet",
-        "results/survey/consistency.parquet",
+        final_targets(),

@@ -11,7 +11,7 @@ SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 def validated(config, items):
     config = apply_schema(copy.deepcopy(config), SCHEMA, "study.yaml")
-    check_config(config, items, "study.yaml")
+    check_config(config, items, REPO / "resources", "study.yaml")
     return config
 
 
@@ -21,7 +21,9 @@ def test_shipped_default_is_valid_and_filled_with_defaults(items, monkeypatch):
     assert config["survey"]["weights"] == ["gwght", "pwght"]
     assert config["survey"]["consistency"] == {"k": 10, "repeats": 200, "seed": 0}
     assert config["items"] == "scored"
-    assert config["models"] == {}
+    assert set(config["models"]) == {"uniform", "native", "us-leaning"}
+    assert config["alignment"] == {"units": ["topic", "response"], "bootstrap": 1000, "seed": 0}
+    assert config["judging"]["min_statements"] == 5
 
 
 def synthetic(**extra):
@@ -69,7 +71,7 @@ def test_schema_errors_name_file_and_key(items, config, message):
         (synthetic(items=["f118", "f119", "f120"]), r"items: unknown item keys \['f119'\]"),
         (
             synthetic(models={"o": {"backend": "simulated", "respondent": "population", "population": "SE"}}),
-            r"models\.o\.population: 'SE' is not one of survey\.countries",
+            r"models\.o: population .SE. is neither one of survey\.countries",
         ),
         (synthetic(judges={"primary": "nobody"}), r"judges\.primary: 'nobody' is not a model slug"),
         (

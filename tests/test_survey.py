@@ -6,9 +6,9 @@ import pyreadstat
 import pytest
 
 from culturalign.items import select_items
+from culturalign.stats import disjoint_draws
 from culturalign.survey import (
     SurveyError,
-    disjoint_draws,
     ground_truth,
     ingest_survey,
     read_survey,

@@ -9,7 +9,10 @@ import jsonschema
 import pycountry
 import yaml
 
+from culturalign.backends.simulated import GLOBAL, NATIVE
 from culturalign.items import Item
+from culturalign.phrase_bank import phrase_bank_problems
+from culturalign.prompts import prompt_bank_problems
 from culturalign.survey import survey_columns
 from culturalign.synthetic_survey import INTERVIEW_LANGUAGES
 
@@ -58,44 +61,66 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"{key}: {message}" + (f" (expected: {' '.join(description.split())})" if description else "")
 
 
-def check_config(config: dict, items: dict[str, Item], source: str) -> None:
+def check_config(config: dict, items: dict[str, Item], resources: str | Path, source: str) -> None:
     """Checks beyond the schema, on a config the schema has already filled in."""
-    problems = list(_problems(config, items))
+    problems = list(_problems(config, items, Path(resources)))
     if problems:
         raise ConfigError(f"{source}: invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
 
 
-def _problems(config: dict, items: dict[str, Item]) -> Iterator[str]:
+def _problems(config: dict, items: dict[str, Item], resources: Path) -> Iterator[str]:
     survey = config["survey"]
     countries = survey["countries"]
     for index, code in enumerate(countries):
         if pycountry.countries.get(alpha_2=code) is None:
             yield f"survey.countries[{index}]: {code!r} is not an ISO 3166-1 alpha-2 country code (e.g. DK)"
+    languages_valid = True
     for index, code in enumerate(config["languages"]):
         if len(code) != 2 or pycountry.languages.get(alpha_2=code) is None:
+            languages_valid = False
             yield f"languages[{index}]: {code!r} is not an ISO 639-1 language code (e.g. da)"
-    if config["items"] != "scored":
+    if config["items"] == "scored":
+        item_keys = [key for key, item in items.items() if item.scored]
+    else:
+        item_keys = [key for key in config["items"] if key in items]
         unknown = [key for key in config["items"] if key not in items]
         if unknown:
             yield f"items: unknown item keys {unknown}; known keys are in resources/items.yaml"
+    yield from _model_problems(config, countries)
+    if config["models"] and languages_valid:
+        selected = {key: items[key] for key in item_keys}
+        yield from prompt_bank_problems(resources, config["languages"], selected)
+        if any(model["backend"] == "simulated" for model in config["models"].values()):
+            yield from phrase_bank_problems(resources, config["languages"], item_keys)
+    yield from _survey_source_problems(survey, item_keys)
+
+
+def _model_problems(config: dict, countries: list[str]) -> Iterator[str]:
+    populations = {*countries, NATIVE, GLOBAL}
     for slug, model in config["models"].items():
-        if model.get("respondent") == "population" and model["population"] not in countries:
+        if model["backend"] != "simulated":
             yield (
-                f"models.{slug}.population: {model['population']!r} is not one of survey.countries "
-                f"{countries}"
+                f"models.{slug}.backend: generation with {model['backend']!r} is not available in this "
+                f"version; only simulated respondents run so far"
             )
+        named = [model["population"]] if model.get("respondent") == "population" else []
+        named += list(model.get("mixture", {})) if model.get("respondent") == "mixture" else []
+        for population in named:
+            if population not in populations:
+                yield (
+                    f"models.{slug}: population {population!r} is neither one of survey.countries "
+                    f"{countries} nor {NATIVE!r} or {GLOBAL!r}"
+                )
     judges = config["judges"]
     for key, slug in [("primary", judges["primary"])] + [
         (f"secondary[{i}]", s) for i, s in enumerate(judges["secondary"])
     ]:
-        if slug is not None and slug not in config["models"]:
+        if slug is None:
+            continue
+        if slug not in config["models"]:
             yield f"judges.{key}: {slug!r} is not a model slug under models"
-    scored = (
-        [key for key, item in items.items() if item.scored]
-        if config["items"] == "scored"
-        else config["items"]
-    )
-    yield from _survey_source_problems(survey, [key for key in scored if key in items])
+        else:
+            yield f"judges.{key}: LLM judges are not available in this version; leave judges empty"
 
 
 def _survey_source_problems(survey: dict, item_keys: list[str]) -> Iterator[str]:

@@ -5,7 +5,6 @@ answers <= 0 are missing codes. A population's polarity on an item is the weight
 affirmative respondents among those who answered.
 """
 
-import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import numpy as np
 import polars as pl
 
 from culturalign.items import Item
+from culturalign.stats import disjoint_draws, random_stream, rowwise_pearson, summarise_repeats
 
 LEVELS = ("country", "language", "global")
 GLOBAL_GROUP = "global"
@@ -297,29 +297,6 @@ def validate_aggregated(table: pl.DataFrame, items: dict[str, Item], source: str
     )
 
 
-def disjoint_draws(n: int, k: int, repeats: int, rng: np.random.Generator) -> np.ndarray:
-    """`repeats` rows of 2k distinct indices below n: columns [:k] and [k:] are disjoint samples."""
-    if n < 2 * k:
-        raise ValueError(f"cannot draw two disjoint samples of {k} from {n} respondents")
-    if n <= 32 * k:
-        # Small populations: the first 2k of a random permutation per row.
-        return np.argsort(rng.random((repeats, n)), axis=1)[:, : 2 * k]
-    # Large populations: draw with replacement and redraw only the rows that picked someone twice
-    # (fewer than one row in six at n >= 32 k), without ever materialising a row of n keys.
-    draws = rng.integers(0, n, size=(repeats, 2 * k))
-    while True:
-        ordered = np.sort(draws, axis=1)
-        clash = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
-        if not clash.any():
-            return draws
-        draws[clash] = rng.integers(0, n, size=(int(clash.sum()), 2 * k))
-
-
-def _population_seed(seed: int, level: str, group: str) -> np.random.Generator:
-    # A stable per-population stream: adding a country does not change any other population's draws.
-    return np.random.default_rng([seed, zlib.crc32(f"{level}/{group}".encode())])
-
-
 def survey_consistency(
     respondents: pl.DataFrame,
     countries: list[str],
@@ -344,7 +321,7 @@ def survey_consistency(
     for level, group, member_rows in members.iter_rows():
         rows.append(
             _population_consistency(
-                np.asarray(member_rows), weights, answers, k, repeats, _population_seed(seed, level, group)
+                np.asarray(member_rows), weights, answers, k, repeats, random_stream(seed, level, group)
             )
             | {"level": level, "group": group}
         )
@@ -381,32 +358,8 @@ def _population_consistency(
                 polarity[:, k:].sum(axis=1) / w[:, k:].sum(axis=1),
             )
         )
-    empty = {"consistency": None, "ci_low": None, "ci_high": None, "draw_low": None, "draw_high": None}
     if len(halves) < 3:
-        return empty | {"n_items": len(halves), "repeats": 0}
+        return summarise_repeats(np.array([])) | {"n_items": len(halves)}
     first = np.column_stack([a for a, _ in halves])
     second = np.column_stack([b for _, b in halves])
-    correlations = _rowwise_pearson(first, second)
-    correlations = correlations[np.isfinite(correlations)]
-    if correlations.size < 2:
-        return empty | {"n_items": len(halves), "repeats": int(correlations.size)}
-    mean = float(correlations.mean())
-    half_width = 1.96 * float(correlations.std(ddof=1)) / np.sqrt(correlations.size)
-    draw_low, draw_high = np.percentile(correlations, [2.5, 97.5])
-    return {
-        "consistency": mean,
-        "ci_low": mean - half_width,
-        "ci_high": mean + half_width,
-        "draw_low": float(draw_low),
-        "draw_high": float(draw_high),
-        "n_items": len(halves),
-        "repeats": int(correlations.size),
-    }
-
-
-def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation of each row of a with the same row of b (NaN where a row is constant)."""
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    return summarise_repeats(rowwise_pearson(first, second)) | {"n_items": len(halves)}

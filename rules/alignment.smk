@@ -1,0 +1,65 @@
+# Alignment stage: per (model, language, seed) alignment with every survey population and the
+# model's self-consistency, then the study-wide tables, and the filtering counts.
+
+
+rule alignment_part:
+    input:
+        polarity="results/polarity/{model}/{language}/{seed}.parquet",
+        ground_truth="results/survey/ground_truth.parquet",
+    output:
+        alignment="results/alignment/{model}/{language}/{seed}.parquet",
+        consistency="results/consistency/{model}/{language}/{seed}.parquet",
+    log:
+        "logs/alignment/{model}/{language}/{seed}.log",
+    conda:
+        "../envs/core.yaml"
+    params:
+        family=model_family,
+        units=config["alignment"]["units"],
+        bootstrap=config["alignment"]["bootstrap"],
+        bootstrap_seed=config["alignment"]["seed"],
+        repeats=config["self_consistency"]["repeats"],
+        consistency_seed=config["self_consistency"]["seed"],
+    script:
+        "../workflow/scripts/alignment_part.py"
+
+
+rule alignment:
+    input:
+        per_model_language_seed("results/alignment/{model}/{language}/{seed}.parquet"),
+    output:
+        "results/alignment.parquet",
+    log:
+        "logs/alignment/all.log",
+    conda:
+        "../envs/core.yaml"
+    script:
+        "../workflow/scripts/concat_tables.py"
+
+
+rule consistency:
+    input:
+        per_model_language_seed("results/consistency/{model}/{language}/{seed}.parquet"),
+    output:
+        "results/consistency.parquet",
+    log:
+        "logs/consistency/all.log",
+    conda:
+        "../envs/core.yaml"
+    script:
+        "../workflow/scripts/concat_tables.py"
+
+
+rule filtering:
+    input:
+        per_model_language_seed("results/judged/{model}/{language}/{seed}.parquet"),
+    output:
+        "results/filtering.parquet",
+    log:
+        "logs/filtering/all.log",
+    conda:
+        "../envs/core.yaml"
+    params:
+        units=model_language_seeds(),
+    script:
+        "../workflow/scripts/filtering.py"

@@ -1,0 +1,135 @@
+"""Alignment stage: Spearman correlation of a model's polarity with each survey population's, the
+model's self-consistency, and how many responses the filters kept."""
+
+import numpy as np
+import polars as pl
+
+from culturalign.judge import STATUSES
+from culturalign.stats import (
+    disjoint_draws,
+    random_stream,
+    rowwise_pearson,
+    spearman_with_ci,
+    summarise_repeats,
+)
+
+UNITS = ("topic", "response")
+ALIGNMENT_SCHEMA = {
+    "model": pl.String,
+    "family": pl.String,
+    "language": pl.String,
+    "seed": pl.Int64,
+    "level": pl.String,
+    "group": pl.String,
+    "unit": pl.String,
+    "spearman": pl.Float64,
+    "ci_low": pl.Float64,
+    "ci_high": pl.Float64,
+    "n": pl.Int64,
+}
+CONSISTENCY_SCHEMA = {
+    "model": pl.String,
+    "language": pl.String,
+    "seed": pl.Int64,
+    "consistency": pl.Float64,
+    "ci_low": pl.Float64,
+    "ci_high": pl.Float64,
+    "draw_low": pl.Float64,
+    "draw_high": pl.Float64,
+    "n_items": pl.Int64,
+    "repeats": pl.Int64,
+}
+
+
+def item_polarity(polarity: pl.DataFrame) -> pl.DataFrame:
+    """pro / (pro + con) per item over all statements of its kept responses."""
+    return (
+        polarity.group_by("item")
+        .agg(pl.col("pro").sum(), pl.col("con").sum())
+        .filter(pl.col("pro") + pl.col("con") > 0)
+        .select("item", (pl.col("pro") / (pl.col("pro") + pl.col("con"))).alias("model_score"))
+    )
+
+
+def alignment(
+    polarity: pl.DataFrame,
+    ground_truth: pl.DataFrame,
+    *,
+    model: str,
+    family: str,
+    language: str,
+    seed: int,
+    resamples: int = 1000,
+    bootstrap_seed: int = 0,
+    units: tuple[str, ...] = UNITS,
+) -> pl.DataFrame:
+    """Spearman's rho with a percentile bootstrap CI against every population in `ground_truth`.
+
+    unit `topic`: item polarities against the population's item scores (n = items);
+    unit `response`: each response's polarity against its item's population score (n = responses).
+    """
+    per_unit = {
+        "topic": item_polarity(polarity),
+        "response": polarity.filter(pl.col("pro_score").is_not_null()).select(
+            "item", pl.col("pro_score").alias("model_score")
+        ),
+    }
+    rows = []
+    for (level, group), population in ground_truth.group_by("level", "group", maintain_order=True):
+        for unit in units:
+            paired = per_unit[unit].join(population.select("item", "pro_score"), on="item")
+            rng = random_stream(bootstrap_seed, model, language, seed, level, group, unit)
+            rho, low, high = spearman_with_ci(
+                paired["model_score"].to_numpy(), paired["pro_score"].to_numpy(), resamples, rng
+            )
+            rows.append((model, family, language, seed, level, group, unit, rho, low, high, paired.height))
+    return pl.DataFrame(rows, schema=list(ALIGNMENT_SCHEMA.items()), orient="row").with_columns(
+        pl.col("spearman", "ci_low", "ci_high").fill_nan(None)
+    )
+
+
+def model_consistency(
+    polarity: pl.DataFrame,
+    *,
+    model: str,
+    language: str,
+    seed: int,
+    repeats: int = 200,
+    consistency_seed: int = 0,
+) -> pl.DataFrame:
+    """Agreement of a model with itself across prompt paraphrases, measured like the survey's ceiling.
+
+    Per repeat and item, two distinct responses (two different prompts) are drawn; their polarities
+    are correlated across items (Pearson). A response is never paired with itself."""
+    rng = random_stream(consistency_seed, model, language, seed, "consistency")
+    scored = polarity.filter(pl.col("pro_score").is_not_null())
+    first, second = [], []
+    for _, responses in scored.group_by("item", maintain_order=True):
+        scores = responses["pro_score"].to_numpy()
+        if scores.size < 2:
+            continue
+        pairs = disjoint_draws(scores.size, 1, repeats, rng)
+        first.append(scores[pairs[:, 0]])
+        second.append(scores[pairs[:, 1]])
+    correlations = (
+        rowwise_pearson(np.column_stack(first), np.column_stack(second)) if len(first) >= 3 else np.array([])
+    )
+    summary = summarise_repeats(correlations)
+    return pl.DataFrame(
+        [{"model": model, "language": language, "seed": seed, "n_items": len(first)} | summary],
+        schema=CONSISTENCY_SCHEMA,
+    )
+
+
+def filtering_counts(judged: pl.DataFrame, *, model: str, language: str, seed: int) -> pl.DataFrame:
+    """Responses kept and filtered out (wrong language, malformed, failed) in one (model, language, seed)."""
+    statuses = judged.unique("prompt_id").get_column("status")
+    counts = {status: int((statuses == status).sum()) for status in STATUSES}
+    total = len(statuses)
+    return pl.DataFrame(
+        [
+            {"model": model, "language": language, "seed": seed, "responses": total}
+            | counts
+            | {f"{status}_rate": counts[status] / total if total else None for status in STATUSES}
+        ]
+    )

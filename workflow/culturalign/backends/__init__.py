@@ -1,0 +1,28 @@
+"""Model backends behind one small interface: a list of requests in, a list of completions out.
+
+Each provider lives in its own module; `create_backend` picks one from a model's config."""
+
+import polars as pl
+
+from culturalign.backends.base import Backend, Completion, GenerationRequest
+from culturalign.phrase_bank import PhraseBank
+
+__all__ = ["Backend", "Completion", "GenerationRequest", "create_backend"]
+
+
+def create_backend(
+    slug: str,
+    settings: dict,
+    *,
+    phrase_banks: dict[str, PhraseBank] | None = None,
+    ground_truth: pl.DataFrame | None = None,
+) -> Backend:
+    """The backend a model's settings (its entry under `models:`) ask for; simulated respondents
+    need the phrase banks they write from and the survey populations they reproduce."""
+    if settings["backend"] == "simulated":
+        from culturalign.backends.simulated import SimulatedRespondent
+
+        return SimulatedRespondent(slug, settings, banks=phrase_banks or {}, ground_truth=ground_truth)
+    raise NotImplementedError(
+        f"models.{slug}.backend: {settings['backend']!r} generation is not available yet"
+    )

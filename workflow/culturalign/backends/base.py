@@ -1,0 +1,33 @@
+"""The request and completion every backend speaks."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One prompt to one model. `item`, `language` and `seed` let simulated respondents answer;
+    real backends see only the messages."""
+
+    prompt_id: str
+    item: str
+    language: str
+    seed: int
+    messages: tuple[dict[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str | None
+    finish_reason: str | None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached: bool = False
+    error: str | None = None
+
+
+class Backend(Protocol):
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        """One completion per request, in order; a failed request is a Completion with `error`."""
+        ...

@@ -1,0 +1,110 @@
+"""Judging stage: split each response into its numbered statements, decide whether the response
+counts (list format, prompted language), and label each statement pro / con / null.
+
+Splitting and filtering are shared by every judge; the simulated reader labels the simulated
+respondents' text by the phrase bank it was written from.
+"""
+
+import re
+
+import polars as pl
+
+from culturalign.phrase_bank import PhraseBank
+
+JUDGED_SCHEMA = {
+    "prompt_id": pl.String,
+    "item": pl.String,
+    "statement_idx": pl.Int64,
+    "statement": pl.String,
+    "label": pl.String,
+    "response_language": pl.String,
+    "valid": pl.Boolean,
+    "status": pl.String,
+}
+STATUSES = ("kept", "wrong_language", "malformed", "error")
+UNKNOWN_LANGUAGE = "unknown"
+
+# A list entry: optional bullet or bold marker, a number of one or two digits, then ".", ")" or ":",
+# e.g. "1. text", "1) text", "**1.** text", "(1) text", "- 1. text", "### 1. text".
+_ENTRY = re.compile(
+    r"^\s*(?:[-*•]\s+|#+\s*)?(?:\*\*|__)?\(?(\d{1,2})(?:[.):]|\s*-\s)(?:\*\*|__)?\s+(.*\S)\s*$"
+)
+_MARKDOWN_EMPHASIS = re.compile(r"(\*\*|__)")
+
+
+def split_statements(text: str | None) -> list[str]:
+    """The entries of the numbered list in `text`, in order, with markdown emphasis removed.
+
+    Text before the list and after it is ignored. A line that directly follows an entry (no blank
+    line between) continues it; a blank line then unnumbered text ends the list.
+    """
+    if not text:
+        return []
+    statements: list[str] = []
+    open_entry = False
+    for line in text.splitlines():
+        match = _ENTRY.match(line)
+        if match:
+            statements.append(match.group(2))
+            open_entry = True
+        elif not line.strip():
+            open_entry = False
+        elif open_entry:
+            statements[-1] += " " + line.strip()
+    return [_MARKDOWN_EMPHASIS.sub("", statement).strip() for statement in statements]
+
+
+def response_status(
+    text: str | None, statements: list[str], response_language: str, prompt_language: str, min_statements: int
+) -> str:
+    """Why a response is kept or filtered out: error, malformed (no list), wrong_language, kept."""
+    if text is None:
+        return "error"
+    if len(statements) < min_statements:
+        return "malformed"
+    if response_language != prompt_language:
+        return "wrong_language"
+    return "kept"
+
+
+class SimulatedReader:
+    """Reads simulated respondents' answers: recognises the language and each statement's stance
+    from the phrase banks they were written from. It is exact by construction, and only ever
+    judges simulated text."""
+
+    def __init__(self, banks: dict[str, PhraseBank]):
+        self.banks = banks
+
+    def language_of(self, item: str, text: str) -> str:
+        hits = {
+            language: sum(phrase in text for phrase in bank.phrases(item))
+            for language, bank in self.banks.items()
+        }
+        best = max(hits, key=hits.get)
+        return best if hits[best] else UNKNOWN_LANGUAGE
+
+    def labels(self, item: str, statements: list[str], language: str) -> list[str]:
+        bank = self.banks.get(language)
+        return [(bank.stance_of(item, statement) if bank else None) or "null" for statement in statements]
+
+
+def judge_responses(
+    responses: pl.DataFrame, reader: SimulatedReader, *, language: str, min_statements: int
+) -> pl.DataFrame:
+    """One row per statement (one row with no statement for a response without any), with the
+    response's status; `valid` marks the statements of kept responses."""
+    rows = []
+    for prompt_id, item, text in responses.select("prompt_id", "item", "text").iter_rows():
+        statements = split_statements(text)
+        response_language = reader.language_of(item, text) if text else UNKNOWN_LANGUAGE
+        status = response_status(text, statements, response_language, language, min_statements)
+        labels = reader.labels(item, statements, response_language)
+        base = {"prompt_id": prompt_id, "item": item, "response_language": response_language}
+        base |= {"valid": status == "kept", "status": status}
+        if not statements:
+            rows.append(base | {"statement_idx": None, "statement": None, "label": None})
+        rows += [
+            base | {"statement_idx": index, "statement": statement, "label": label}
+            for index, (statement, label) in enumerate(zip(statements, labels, strict=True), start=1)
+        ]
+    return pl.DataFrame(rows, schema=JUDGED_SCHEMA)

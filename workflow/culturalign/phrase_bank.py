@@ -1,0 +1,102 @@
+"""Per-language phrase banks: what simulated respondents say, and how the simulated reader knows it."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+STANCES = ("pro", "con")
+SIMULATED_LANGUAGE_FILES = "simulated"
+
+
+class PhraseBankError(ValueError):
+    """A phrase bank that is missing or cannot be read unambiguously."""
+
+
+@dataclass(frozen=True)
+class PhraseBank:
+    language: str
+    intro: tuple[str, ...]
+    outro: tuple[str, ...]
+    persons: tuple[str, ...]
+    frames: tuple[str, ...]
+    neutral: tuple[str, ...]
+    opinions: dict[str, dict[str, tuple[str, ...]]]
+
+    def stance_of(self, item: str, statement: str) -> str | None:
+        """`pro`, `con` or None (neutral or not recognised) for one statement about `item`."""
+        for stance in STANCES:
+            if any(opinion in statement for opinion in self.opinions.get(item, {}).get(stance, ())):
+                return stance
+        return None
+
+    def phrases(self, item: str) -> list[str]:
+        """Every phrase that marks text as written from this bank about `item`."""
+        opinions = self.opinions.get(item, {})
+        return [*opinions.get("pro", ()), *opinions.get("con", ()), *self.neutral, *self.intro]
+
+
+def phrase_bank_path(resources: str | Path, language: str) -> Path:
+    return Path(resources) / SIMULATED_LANGUAGE_FILES / f"{language}.yaml"
+
+
+def available_languages(resources: str | Path) -> list[str]:
+    return sorted(path.stem for path in (Path(resources) / SIMULATED_LANGUAGE_FILES).glob("*.yaml"))
+
+
+def load_phrase_banks(paths: list[str | Path]) -> dict[str, PhraseBank]:
+    """Phrase banks by language, from files named after their language (`da.yaml`)."""
+    banks = [load_phrase_bank(path) for path in paths]
+    return {bank.language: bank for bank in banks}
+
+
+def load_phrase_bank(path: str | Path) -> PhraseBank:
+    path = Path(path)
+    if not path.is_file():
+        raise PhraseBankError(f"language {path.stem!r}: no simulated-respondent phrase bank at {path}")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    bank = PhraseBank(
+        language=path.stem,
+        intro=tuple(raw["intro"]),
+        outro=tuple(raw["outro"]),
+        persons=tuple(raw["persons"]),
+        frames=tuple(raw["frames"]),
+        neutral=tuple(raw["neutral"]),
+        opinions={
+            item: {stance: tuple(stances[stance]) for stance in STANCES}
+            for item, stances in raw["opinions"].items()
+        },
+    )
+    ambiguous = [
+        item
+        for item, stances in bank.opinions.items()
+        if _overlapping([*stances["pro"], *stances["con"]]) or _overlapping([*stances["pro"], *bank.neutral])
+        or _overlapping([*stances["con"], *bank.neutral])
+    ]  # fmt: skip
+    if ambiguous:
+        raise PhraseBankError(
+            f"{path}: opinions of items {ambiguous} contain one another, so cannot be told apart"
+        )
+    return bank
+
+
+def _overlapping(phrases: list[str]) -> bool:
+    return any(a != b and a in b for a in phrases for b in phrases) or len(set(phrases)) < len(phrases)
+
+
+def phrase_bank_problems(resources: str | Path, languages: list[str], item_keys: list[str]) -> list[str]:
+    problems = []
+    for language in languages:
+        try:
+            bank = load_phrase_bank(phrase_bank_path(resources, language))
+        except (PhraseBankError, KeyError, TypeError) as error:
+            problems.append(
+                str(error) if isinstance(error, PhraseBankError) else f"language {language!r}: {error!r}"
+            )
+            continue
+        missing = [key for key in item_keys if key not in bank.opinions]
+        if missing:
+            problems.append(
+                f"{phrase_bank_path(resources, language)}: no opinions for items {', '.join(missing)}"
+            )
+    return problems

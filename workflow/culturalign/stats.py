@@ -1,0 +1,93 @@
+"""Statistics shared by the stages: seeded random streams, disjoint draws, row-wise correlations,
+vectorised bootstrap confidence intervals."""
+
+import zlib
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+
+def random_stream(seed: int, *names: object) -> np.random.Generator:
+    """A generator for one named unit of work (a population, a model-language-seed, ...).
+
+    Each unit has its own stream, so adding a model, language or country never changes the draws
+    of another."""
+    return np.random.default_rng([seed, zlib.crc32("/".join(map(str, names)).encode())])
+
+
+def disjoint_draws(n: int, k: int, repeats: int, rng: np.random.Generator) -> np.ndarray:
+    """`repeats` rows of 2k distinct indices below n: columns [:k] and [k:] are disjoint samples."""
+    if n < 2 * k:
+        raise ValueError(f"cannot draw two disjoint samples of {k} from {n}")
+    if n <= 32 * k:
+        # Small populations: the first 2k of a random permutation per row.
+        return np.argsort(rng.random((repeats, n)), axis=1)[:, : 2 * k]
+    # Large populations: draw with replacement and redraw only the rows that picked someone twice
+    # (fewer than one row in six at n >= 32 k), without ever materialising a row of n keys.
+    draws = rng.integers(0, n, size=(repeats, 2 * k))
+    while True:
+        ordered = np.sort(draws, axis=1)
+        clash = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
+        if not clash.any():
+            return draws
+        draws[clash] = rng.integers(0, n, size=(int(clash.sum()), 2 * k))
+
+
+def rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each row of a with the same row of b (NaN where a row is constant)."""
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+
+
+def rowwise_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman correlation of each row of a with the same row of b (ties get average ranks)."""
+    return rowwise_pearson(scipy_stats.rankdata(a, axis=1), scipy_stats.rankdata(b, axis=1))
+
+
+def spearman_with_ci(
+    x: np.ndarray, y: np.ndarray, resamples: int, rng: np.random.Generator, confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """Spearman's rho of paired samples and its percentile bootstrap CI over resampled pairs.
+
+    All resamples are ranked and correlated at once. Resamples in which one side is constant have
+    no correlation and are left out of the interval. NaN throughout when fewer than 3 pairs or a
+    constant side."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.size < 3:
+        return (np.nan, np.nan, np.nan)
+    rho = rowwise_spearman(x[None, :], y[None, :])[0]
+    if not np.isfinite(rho):
+        return (np.nan, np.nan, np.nan)
+    pairs = rng.integers(0, x.size, size=(resamples, x.size))
+    replicates = rowwise_spearman(x[pairs], y[pairs])
+    replicates = replicates[np.isfinite(replicates)]
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(replicates, [tail, 100 - tail])
+    return (float(rho), float(low), float(high))
+
+
+def summarise_repeats(correlations: np.ndarray) -> dict:
+    """Mean of repeated correlations with the 95 % CI of the mean and the middle 95 % of repeats."""
+    correlations = correlations[np.isfinite(correlations)]
+    if correlations.size < 2:
+        return {
+            "consistency": None,
+            "ci_low": None,
+            "ci_high": None,
+            "draw_low": None,
+            "draw_high": None,
+            "repeats": int(correlations.size),
+        }
+    mean = float(correlations.mean())
+    half_width = 1.96 * float(correlations.std(ddof=1)) / np.sqrt(correlations.size)
+    draw_low, draw_high = np.percentile(correlations, [2.5, 97.5])
+    return {
+        "consistency": mean,
+        "ci_low": mean - half_width,
+        "ci_high": mean + half_width,
+        "draw_low": float(draw_low),
+        "draw_high": float(draw_high),
+        "repeats": int(correlations.size),
+    }
