@@ -188,6 +188,17 @@ def test_disjoint_draws_are_disjoint_and_seeded():
         disjoint_draws(19, 10, 1, rng)
 
 
+@pytest.mark.parametrize("n", [40, 5000])
+def test_weighted_draws_follow_the_weights(n):
+    weights = np.where(np.arange(n) < n // 2, 3.0, 1.0)
+    draws = disjoint_draws(n, 5, 4000, np.random.default_rng(8), weights=weights)
+    assert all(len(set(row)) == 10 for row in draws.tolist())
+    # Each draw takes the heavy half with probability 3/4, a little less once some are taken.
+    assert 0.68 < (draws < n // 2).mean() < 0.76
+    with pytest.raises(ValueError):
+        disjoint_draws(n, 5, 1, np.random.default_rng(8), weights=np.r_[np.ones(9), np.zeros(n - 9)])
+
+
 def simulated_population(probabilities, n, rng, country="XX"):
     """Unweighted respondents answering independently with the given affirmative probabilities."""
     answers = rng.random((n, len(probabilities))) < probabilities

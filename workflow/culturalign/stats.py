@@ -15,22 +15,37 @@ def random_stream(seed: int, *names: object) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32("/".join(map(str, names)).encode())])
 
 
-def disjoint_draws(n: int, k: int, repeats: int, rng: np.random.Generator) -> np.ndarray:
-    """`repeats` rows of 2k distinct indices below n: columns [:k] and [k:] are disjoint samples."""
-    if n < 2 * k:
-        raise ValueError(f"cannot draw two disjoint samples of {k} from {n}")
+def disjoint_draws(
+    n: int, k: int, repeats: int, rng: np.random.Generator, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """`repeats` rows of 2k distinct indices below n: columns [:k] and [k:] are disjoint samples.
+
+    With `weights`, each draw picks an index with probability proportional to its weight (redrawn
+    when it was already picked), so that a sample represents a weighted population."""
+    eligible = n if weights is None else int((weights > 0).sum())
+    if eligible < 2 * k:
+        raise ValueError(f"cannot draw two disjoint samples of {k} from {eligible}")
     if n <= 32 * k:
-        # Small populations: the first 2k of a random permutation per row.
-        return np.argsort(rng.random((repeats, n)), axis=1)[:, : 2 * k]
-    # Large populations: draw with replacement and redraw only the rows that picked someone twice
-    # (fewer than one row in six at n >= 32 k), without ever materialising a row of n keys.
-    draws = rng.integers(0, n, size=(repeats, 2 * k))
+        # Small populations: the 2k smallest of random keys per row; with weights these are
+        # exponential keys scaled by 1 / weight (sequential weighted sampling without replacement).
+        keys = rng.random((repeats, n)) if weights is None else rng.exponential(size=(repeats, n)) / weights
+        return np.argsort(keys, axis=1)[:, : 2 * k]
+    cumulative = None if weights is None else np.cumsum(weights)
+
+    def draw(rows: int) -> np.ndarray:
+        if cumulative is None:
+            return rng.integers(0, n, size=(rows, 2 * k))
+        return np.searchsorted(cumulative, rng.random((rows, 2 * k)) * cumulative[-1], side="right")
+
+    # Large populations: draw with replacement and redraw only the rows that picked someone twice,
+    # without ever materialising a row of n keys.
+    draws = draw(repeats)
     while True:
         ordered = np.sort(draws, axis=1)
         clash = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
         if not clash.any():
             return draws
-        draws[clash] = rng.integers(0, n, size=(int(clash.sum()), 2 * k))
+        draws[clash] = draw(int(clash.sum()))
 
 
 def rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:

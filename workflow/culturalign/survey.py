@@ -307,8 +307,10 @@ def survey_consistency(
 ) -> pl.DataFrame:
     """The survey's self-consistency: the ceiling a model describing k people can reach.
 
-    Per population and repeat: two disjoint samples of k respondents per item, each sample's
-    weighted polarity per item, Pearson correlation across items. `consistency` is the mean over
+    Per population and repeat: two disjoint samples of k respondents per item, drawn with
+    probability proportional to the survey weight so that each sample represents the population
+    as the k people of one model answer do; each sample's share of affirmative respondents per
+    item; Pearson correlation across items. `consistency` is the mean over
     repeats, `ci_low`/`ci_high` its 95 % confidence interval, `draw_low`/`draw_high` the middle
     95 % of single repeats (how far one paired draw may fall from the mean).
     """
@@ -348,16 +350,9 @@ def _population_consistency(
         if answered.size < 2 * k:
             continue
         affirmative = values[answered]
-        weight = weights[member_rows][answered]
-        draws = disjoint_draws(answered.size, k, repeats, rng)
-        w = weight[draws]
-        polarity = w * affirmative[draws]
-        halves.append(
-            (
-                polarity[:, :k].sum(axis=1) / w[:, :k].sum(axis=1),
-                polarity[:, k:].sum(axis=1) / w[:, k:].sum(axis=1),
-            )
-        )
+        draws = disjoint_draws(answered.size, k, repeats, rng, weights=weights[member_rows][answered])
+        sample = affirmative[draws]
+        halves.append((sample[:, :k].mean(axis=1), sample[:, k:].mean(axis=1)))
     if len(halves) < 3:
         return summarise_repeats(np.array([])) | {"n_items": len(halves)}
     first = np.column_stack([a for a, _ in halves])

@@ -1,0 +1,127 @@
+"""Known answers on the real DAG: simulated respondents with a known polarity must be measured as
+such by prompts, generation, judging, polarity, alignment and self-consistency run by Snakemake."""
+
+import polars as pl
+import pytest
+from test_workflow import snakemake
+
+LANGUAGES = ["en", "da"]
+SEEDS = [0, 1]
+CONFIG = {
+    "survey": {
+        "path": "data/survey.sav",
+        "synthetic": {"enabled": True, "seed": 0, "respondents_per_country": 1500},
+    },
+    "languages": LANGUAGES,
+    "seeds": SEEDS,
+    "prompts_per_seed": 300,
+    "models": {
+        "uniform": {"backend": "simulated", "respondent": "uniform"},
+        "native": {"backend": "simulated", "respondent": "population", "population": "native"},
+        "dk-oracle": {"backend": "simulated", "respondent": "population", "population": "DK"},
+        "us-leaning": {
+            "backend": "simulated",
+            "respondent": "mixture",
+            "mixture": {"US": 0.7, "native": 0.3},
+        },
+        "noisy": {
+            "backend": "simulated",
+            "respondent": "population",
+            "population": "native",
+            "wrong_language_rate": 0.2,
+            "malformed_rate": 0.2,
+        },
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("known_answers")
+    result = snakemake(folder, config=CONFIG)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return folder
+
+
+@pytest.fixture(scope="module")
+def scores(study):
+    return pl.read_parquet(study / "results" / "alignment.parquet")
+
+
+def rho(scores, model, level, group, unit="topic"):
+    return scores.filter(
+        (pl.col("model") == model)
+        & (pl.col("level") == level)
+        & (pl.col("group") == group)
+        & (pl.col("unit") == unit)
+    ).sort("language", "seed")
+
+
+def test_output_contracts(study, scores):
+    assert scores.columns == [
+        "model", "family", "language", "seed", "level", "group", "unit", "spearman", "ci_low", "ci_high", "n",
+    ]  # fmt: skip
+    assert scores.height == len(CONFIG["models"]) * len(LANGUAGES) * len(SEEDS) * 2 * 16
+    assert set(scores["family"]) == {"simulated"}
+    for stage in ["prompts/da/0", "responses/native/da/0", "judged/native/da/0", "polarity/native/da/0"]:
+        assert (study / "results" / f"{stage}.parquet").is_file(), stage
+    assert pl.read_parquet(study / "results" / "prompts" / "da" / "1.parquet").columns == [
+        "prompt_id", "item", "template_id", "variation_id", "text",
+    ]  # fmt: skip
+
+
+def test_uniform_alignment_is_indistinguishable_from_zero(scores):
+    uniform = scores.filter(pl.col("model") == "uniform")
+    covers_zero = ((uniform["ci_low"] <= 0) & (uniform["ci_high"] >= 0)).mean()
+    assert covers_zero >= 0.85
+    assert uniform["spearman"].abs().mean() < 0.2
+
+
+def test_population_respondent_aligns_with_its_population(scores):
+    for language in LANGUAGES:
+        own = rho(scores, "native", "language", language).filter(pl.col("language") == language)
+        assert own.height == len(SEEDS)
+        assert (own["spearman"] >= 0.9).all(), own
+
+
+def test_danish_respondent_is_closer_to_denmark_than_to_the_us(scores):
+    denmark = rho(scores, "dk-oracle", "country", "DK")
+    united_states = rho(scores, "dk-oracle", "country", "US")
+    assert (denmark["spearman"] >= 0.9).all()
+    assert (denmark["spearman"] > united_states["spearman"]).all()
+    assert (denmark["spearman"] > united_states["ci_high"]).any()
+
+
+def test_us_leaning_mixture_is_closer_to_the_us_in_danish(scores):
+    danish = scores.filter(pl.col("language") == "da")
+    united_states = rho(danish, "us-leaning", "country", "US")["spearman"]
+    assert (united_states > rho(danish, "us-leaning", "country", "DK")["spearman"]).all()
+
+
+def test_filtering_rates_come_back(study):
+    counts = pl.read_parquet(study / "results" / "filtering.parquet")
+    noisy = counts.filter(pl.col("model") == "noisy")
+    assert noisy.height == len(LANGUAGES) * len(SEEDS)
+    for column in ["wrong_language_rate", "malformed_rate"]:
+        assert noisy[column].is_between(0.15, 0.25).all(), noisy
+    clean = counts.filter(pl.col("model") == "native")
+    assert (clean["kept_rate"] == 1.0).all() and (clean["responses"] == 300).all()
+
+
+def test_self_consistency_known_answers(study):
+    consistency = pl.read_parquet(study / "results" / "consistency.parquet")
+    assert consistency.columns[:6] == ["model", "language", "seed", "consistency", "ci_low", "ci_high"]
+    uniform = consistency.filter(pl.col("model") == "uniform")
+    assert uniform["consistency"].abs().max() < 0.15
+    # A population respondent describes 10 people per answer, just as the survey's ceiling draws
+    # 10 respondents: the two must agree.
+    ceiling = pl.read_parquet(study / "results" / "survey" / "consistency.parquet").filter(
+        pl.col("level") == "language"
+    )
+    native = consistency.filter(pl.col("model") == "native").join(
+        ceiling.select(pl.col("group").alias("language"), pl.col("consistency").alias("ceiling")),
+        on="language",
+    )
+    assert native.height == len(LANGUAGES) * len(SEEDS)
+    assert ((native["consistency"] - native["ceiling"]).abs() < 0.1).all(), native
+    assert (native["consistency"] > 0.6).all()
