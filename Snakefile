@@ -13,6 +13,7 @@ include: "rules/generate.smk"
 include: "rules/judge.smk"
 include: "rules/polarity.smk"
 include: "rules/alignment.smk"
+include: "rules/regression.smk"
 
 
 rule all:

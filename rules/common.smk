@@ -30,6 +30,9 @@ SURVEY = config["survey"]
 MODELS = config["models"]
 LANGUAGES = config["languages"]
 SEEDS = config["seeds"]
+CAPABILITIES_FILE = (
+    config["regression"]["capabilities"] or RESOURCES / "capabilities.csv"
+)
 
 
 wildcard_constraints:
@@ -64,6 +67,9 @@ def final_targets():
             "results/alignment.parquet",
             "results/consistency.parquet",
             "results/filtering.parquet",
+            "results/regression/rq1.csv",
+            "results/regression/rq2.csv",
+            "results/regression/rq2_totals.csv",
         ]
     return targets
 
@@ -97,3 +103,51 @@ def generation_inputs(wildcards):
 def model_family(wildcards):
     settings = MODELS[wildcards.model]
     return settings.get("family", settings["backend"])
+
+
+def rq1_models():
+    """The models RQ1 is fitted on: as configured, else all but the RQ2 reference."""
+    chosen = config["regression"]["rq1"]["models"]
+    reference = config["regression"]["rq2"]["reference"]
+    return chosen or [slug for slug in MODELS if slug != reference]
+
+
+def capability_names():
+    """Each RQ1 model's name in the capability table."""
+    return {slug: MODELS[slug].get("capability_name", slug) for slug in rq1_models()}
+
+
+def given_capabilities():
+    """Capabilities configured directly on a model (simulated models), by language."""
+    return {
+        slug: MODELS[slug]["capability"]
+        for slug in rq1_models()
+        if "capability" in MODELS[slug]
+    }
+
+
+def rq1_runs():
+    """The (model, language, seed) runs of the RQ1 models."""
+    chosen = set(rq1_models())
+    return [run for run in model_language_seeds() if run[0] in chosen]
+
+
+def rq1_inputs(wildcards):
+    inputs = {
+        "alignment": "results/alignment.parquet",
+        "consistency": "results/consistency.parquet",
+        "capabilities": CAPABILITIES_FILE,
+    }
+    if config["regression"]["rq1"]["observations"] == "bootstrap":
+        inputs["ground_truth"] = "results/survey/ground_truth.parquet"
+        inputs["polarity"] = [
+            f"results/polarity/{model}/{language}/{seed}.parquet"
+            for model, language, seed in rq1_runs()
+        ]
+    return inputs
+
+
+def rq2_runs():
+    """The runs in languages that RQ2 compares with the US."""
+    native = config["regression"]["rq2"]["native_countries"]
+    return [run for run in model_language_seeds() if run[1] in native]

@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 from test_workflow import snakemake
 
-LANGUAGES = ["en", "da"]
+LANGUAGES = ["da", "nl", "pt"]
 SEEDS = [0, 1]
 CONFIG = {
     "survey": {
@@ -24,6 +24,15 @@ CONFIG = {
             "respondent": "mixture",
             "mixture": {"US": 0.7, "native": 0.3},
         },
+        **{
+            f"cap-{share}": {
+                "backend": "simulated",
+                "respondent": "mixture",
+                "mixture": {"native": share / 100, "uniform": 1 - share / 100},
+                "capability": dict.fromkeys(LANGUAGES, share / 100),
+            }
+            for share in (30, 60, 90)
+        },
         "noisy": {
             "backend": "simulated",
             "respondent": "population",
@@ -32,6 +41,8 @@ CONFIG = {
             "malformed_rate": 0.2,
         },
     },
+    # Alignment rises with capability by construction: less uniform noise, more native population.
+    "regression": {"rq1": {"models": ["cap-30", "cap-60", "cap-90"]}},
 }
 
 
@@ -125,3 +136,39 @@ def test_self_consistency_known_answers(study):
     assert native.height == len(LANGUAGES) * len(SEEDS)
     assert ((native["consistency"] - native["ceiling"]).abs() < 0.1).all(), native
     assert (native["consistency"] > 0.6).all()
+
+
+@pytest.fixture(scope="module")
+def rq1(study):
+    return pl.read_csv(study / "results" / "regression" / "rq1.csv")
+
+
+def test_rq1_finds_the_capability_slope(rq1):
+    lme4 = rq1.filter((pl.col("engine") == "lme4") & pl.col("term").str.starts_with("capability:"))
+    assert sorted(lme4["term"]) == [f"capability:language={language}" for language in sorted(LANGUAGES)]
+    assert (lme4["estimate"] > 0).all() and (lme4["ci_low"] > 0).all(), lme4
+
+
+def test_lme4_and_statsmodels_agree_on_fixed_effects(rq1, study):
+    engines = rq1.filter(pl.col("engine") == "lme4").join(
+        rq1.filter(pl.col("engine") == "statsmodels"), on="term", suffix="_statsmodels"
+    )
+    assert engines.height == rq1.height // 2 == 6
+    assert (engines["estimate"] - engines["estimate_statsmodels"]).abs().max() < 1e-4
+    fit = pl.read_csv(study / "results" / "regression" / "rq1_fit.csv")
+    assert set(fit["engine"]) == {"lme4", "statsmodels"}
+    assert fit["r2_marginal"].is_between(0, 1).all() and (fit["r2_conditional"] >= fit["r2_marginal"]).all()
+
+
+def test_rq2_detects_the_planted_us_lean(study):
+    totals = pl.read_csv(study / "results" / "regression" / "rq2_totals.csv")
+    assert totals.columns[:5] == ["model", "language", "us_minus_native", "ci_low", "ci_high"]
+    leaning = totals.filter(pl.col("model") == "us-leaning")
+    assert sorted(leaning["language"]) == sorted(LANGUAGES)
+    assert (leaning["ci_low"] > 0).all(), leaning
+    for model in ["native", "cap-90"]:
+        population = totals.filter(pl.col("model") == model)
+        assert (population["ci_low"] <= 0).all(), population
+    coefficients = pl.read_csv(study / "results" / "regression" / "rq2.csv")
+    assert {"us", "us:language=T.nl"} <= set(coefficients["term"])
+    assert coefficients.filter(pl.col("term") == "us:model=us-leaning:language=da")["estimate"][0] > 0

@@ -9,6 +9,7 @@ from culturalign.stats import (
     disjoint_draws,
     random_stream,
     rowwise_pearson,
+    rowwise_spearman,
     spearman_with_ci,
     summarise_repeats,
 )
@@ -133,3 +134,30 @@ def filtering_counts(judged: pl.DataFrame, *, model: str, language: str, seed: i
             | {f"{status}_rate": counts[status] / total if total else None for status in STATUSES}
         ]
     )
+
+
+def response_bootstrap(
+    polarity: pl.DataFrame, populations: dict[str, pl.DataFrame], resamples: int, rng: np.random.Generator
+) -> dict[str, tuple[float, np.ndarray]]:
+    """Topic-level alignment of one run with each population, and its bootstrap replicates over
+    the run's responses (resampled with replacement, all replicates at once).
+
+    `populations` maps a name to a frame of item, pro_score. Returns name -> (rho, replicates)."""
+    items = sorted(set(polarity["item"]).intersection(*(set(p["item"]) for p in populations.values())))
+    rows = polarity.filter(pl.col("item").is_in(items))
+    column = np.searchsorted(items, rows["item"].to_numpy())
+    pro = np.zeros((rows.height, len(items)))
+    sided = np.zeros((rows.height, len(items)))
+    pro[np.arange(rows.height), column] = rows["pro"].to_numpy()
+    sided[np.arange(rows.height), column] = (rows["pro"] + rows["con"]).to_numpy()
+    counts = rng.multinomial(rows.height, np.full(rows.height, 1 / rows.height), size=resamples)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        observed = pro.sum(axis=0) / sided.sum(axis=0)
+        replicated = (counts @ pro) / (counts @ sided)
+    results = {}
+    for name, population in populations.items():
+        target = population.filter(pl.col("item").is_in(items)).sort("item")["pro_score"].to_numpy()
+        rho = rowwise_spearman(observed[None, :], target[None, :])[0]
+        replicates = rowwise_spearman(replicated, np.broadcast_to(target, replicated.shape))
+        results[name] = (float(rho), replicates)
+    return results

@@ -9,7 +9,7 @@ import jsonschema
 import pycountry
 import yaml
 
-from culturalign.backends.simulated import GLOBAL, NATIVE
+from culturalign.backends.simulated import GLOBAL, NATIVE, UNIFORM
 from culturalign.items import Item
 from culturalign.phrase_bank import phrase_bank_problems
 from culturalign.prompts import prompt_bank_problems
@@ -92,11 +92,32 @@ def _problems(config: dict, items: dict[str, Item], resources: Path) -> Iterator
         yield from prompt_bank_problems(resources, config["languages"], selected)
         if any(model["backend"] == "simulated" for model in config["models"].values()):
             yield from phrase_bank_problems(resources, config["languages"], item_keys)
+    yield from _regression_problems(config)
     yield from _survey_source_problems(survey, item_keys)
 
 
+def _regression_problems(config: dict) -> Iterator[str]:
+    regression = config["regression"]
+    models = config["models"]
+    if not models:
+        return
+    for index, slug in enumerate(regression["rq1"]["models"] or []):
+        if slug not in models:
+            yield f"regression.rq1.models[{index}]: {slug!r} is not a model slug under models"
+    if regression["rq2"]["reference"] not in models:
+        yield (
+            f"regression.rq2.reference: {regression['rq2']['reference']!r} is not a model slug under models "
+            f"(RQ2 needs a uniform respondent as its baseline)"
+        )
+    countries = config["survey"]["countries"]
+    for language, natives in regression["rq2"]["native_countries"].items():
+        absent = [country for country in [*natives, "US"] if country not in countries]
+        if language in config["languages"] and absent:
+            yield f"regression.rq2.native_countries.{language}: {absent} not in survey.countries"
+
+
 def _model_problems(config: dict, countries: list[str]) -> Iterator[str]:
-    populations = {*countries, NATIVE, GLOBAL}
+    populations = {*countries, NATIVE, GLOBAL, UNIFORM}
     for slug, model in config["models"].items():
         if model["backend"] != "simulated":
             yield (
@@ -109,7 +130,7 @@ def _model_problems(config: dict, countries: list[str]) -> Iterator[str]:
             if population not in populations:
                 yield (
                     f"models.{slug}: population {population!r} is neither one of survey.countries "
-                    f"{countries} nor {NATIVE!r} or {GLOBAL!r}"
+                    f"{countries} nor {NATIVE!r}, {GLOBAL!r} or {UNIFORM!r}"
                 )
     judges = config["judges"]
     for key, slug in [("primary", judges["primary"])] + [

@@ -20,6 +20,7 @@ STATEMENTS_PER_ANSWER = 10
 NUMBERING_STYLES = ("{n}. ", "{n}) ", "**{n}.** ")
 NATIVE = "native"
 GLOBAL = "global"
+UNIFORM = "uniform"
 
 
 class SimulatedRespondent:
@@ -60,6 +61,8 @@ class SimulatedRespondent:
         )
 
     def _population_score(self, population: str, item: str, language: str) -> float:
+        if population == UNIFORM:
+            return 0.5
         key = {NATIVE: ("language", language), GLOBAL: ("global", "global")}.get(
             population, ("country", population)
         )
