@@ -50,16 +50,34 @@ rule consistency:
         "../workflow/scripts/concat_tables.py"
 
 
-rule filtering:
-    input:
-        per_model_language_seed("results/judged/{model}/{language}/{seed}.parquet"),
-    output:
-        "results/filtering.parquet",
-    log:
-        "logs/filtering/all.log",
-    conda:
-        "../envs/core.yaml"
-    params:
-        units=model_language_seeds(),
-    script:
-        "../workflow/scripts/filtering.py"
+if JUDGED_IMPORT:
+
+    rule imported_filtering:
+        input:
+            table=JUDGED_IMPORT,
+        output:
+            "results/filtering.parquet",
+        log:
+            "logs/filtering/all.log",
+        conda:
+            "../envs/core.yaml"
+        params:
+            scored_items=list(ITEMS),
+        script:
+            "../workflow/scripts/imported_filtering.py"
+
+else:
+
+    rule filtering:
+        input:
+            per_model_language_seed("results/judged/{model}/{language}/{seed}.parquet"),
+        output:
+            "results/filtering.parquet",
+        log:
+            "logs/filtering/all.log",
+        conda:
+            "../envs/core.yaml"
+        params:
+            units=model_language_seeds(),
+        script:
+            "../workflow/scripts/filtering.py"

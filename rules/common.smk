@@ -10,6 +10,12 @@ from culturalign.config import ConfigError, apply_schema, check_config
 from culturalign.items import ItemsError, load_items, select_items
 from culturalign.phrase_bank import available_languages, phrase_bank_path
 from culturalign.prompts import templates_path, topics_path
+from culturalign.reanalysis import (
+    JudgedImportError,
+    read_judged_import,
+    runs_of,
+    with_uniform_baseline,
+)
 
 REPO = Path(workflow.basedir)
 RESOURCES = REPO / "resources"
@@ -30,6 +36,24 @@ SURVEY = config["survey"]
 MODELS = config["models"]
 LANGUAGES = config["languages"]
 SEEDS = config["seeds"]
+JUDGED_IMPORT = config["judged_import"]
+RUNS = list(itertools.product(MODELS, LANGUAGES, SEEDS))
+if JUDGED_IMPORT:
+    # A re-analysis: models, languages and seeds are those of the imported table.
+    try:
+        IMPORTED = with_uniform_baseline(
+            read_judged_import(JUDGED_IMPORT, set(ITEMS)),
+            config["regression"]["rq2"]["reference"],
+        )
+    except JudgedImportError as error:
+        raise WorkflowError(str(error)) from None
+    RUNS = runs_of(IMPORTED)
+    MODELS = {
+        model: {"backend": "imported", "family": family}
+        for model, family in IMPORTED.select("model", "family").unique().iter_rows()
+    }
+    LANGUAGES = sorted({language for _, language, _ in RUNS})
+    SEEDS = sorted({seed for _, _, seed in RUNS})
 CAPABILITIES_FILE = (
     config["regression"]["capabilities"] or RESOURCES / "capabilities.csv"
 )
@@ -45,8 +69,8 @@ report: "../workflow/report/workflow.rst"
 
 
 def model_language_seeds():
-    """Every configured (model, language, seed), in a fixed order."""
-    return list(itertools.product(MODELS, LANGUAGES, SEEDS))
+    """Every (model, language, seed) run, in a fixed order."""
+    return RUNS
 
 
 def per_model_language_seed(pattern):
@@ -114,7 +138,11 @@ def rq1_models():
 
 def capability_names():
     """Each RQ1 model's name in the capability table."""
-    return {slug: MODELS[slug].get("capability_name", slug) for slug in rq1_models()}
+    names = config["regression"]["capability_names"]
+    return {
+        slug: MODELS[slug].get("capability_name", names.get(slug, slug))
+        for slug in rq1_models()
+    }
 
 
 def given_capabilities():

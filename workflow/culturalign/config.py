@@ -86,6 +86,8 @@ def _problems(config: dict, items: dict[str, Item], resources: Path) -> Iterator
         unknown = [key for key in config["items"] if key not in items]
         if unknown:
             yield f"items: unknown item keys {unknown}; known keys are in resources/items.yaml"
+    if config["judged_import"] is not None and config["models"]:
+        yield "judged_import: a re-analysis takes its models from the imported table; leave models empty"
     yield from _model_problems(config, countries)
     if config["models"] and languages_valid:
         selected = {key: items[key] for key in item_keys}
@@ -100,7 +102,7 @@ def _regression_problems(config: dict) -> Iterator[str]:
     regression = config["regression"]
     models = config["models"]
     if not models:
-        return
+        return  # re-analysis: the models come from the imported table
     for index, slug in enumerate(regression["rq1"]["models"] or []):
         if slug not in models:
             yield f"regression.rq1.models[{index}]: {slug!r} is not a model slug under models"
