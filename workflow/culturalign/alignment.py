@@ -8,8 +8,9 @@ from culturalign.judge import STATUSES
 from culturalign.stats import (
     disjoint_draws,
     random_stream,
+    resample_counts,
     rowwise_pearson,
-    rowwise_spearman,
+    rowwise_ranks,
     spearman_with_ci,
     summarise_repeats,
 )
@@ -150,14 +151,17 @@ def response_bootstrap(
     sided = np.zeros((rows.height, len(items)))
     pro[np.arange(rows.height), column] = rows["pro"].to_numpy()
     sided[np.arange(rows.height), column] = (rows["pro"] + rows["con"]).to_numpy()
-    counts = rng.multinomial(rows.height, np.full(rows.height, 1 / rows.height), size=resamples)
+    counts = resample_counts(rows.height, resamples, rng)
     with np.errstate(invalid="ignore", divide="ignore"):
         observed = pro.sum(axis=0) / sided.sum(axis=0)
         replicated = (counts @ pro) / (counts @ sided)
+    # Ranked once, then correlated with every population's (fixed) ranks.
+    observed_ranks, replicated_ranks = rowwise_ranks(observed[None, :]), rowwise_ranks(replicated)
     results = {}
     for name, population in populations.items():
         target = population.filter(pl.col("item").is_in(items)).sort("item")["pro_score"].to_numpy()
-        rho = rowwise_spearman(observed[None, :], target[None, :])[0]
-        replicates = rowwise_spearman(replicated, np.broadcast_to(target, replicated.shape))
+        target_ranks = rowwise_ranks(target[None, :])
+        rho = rowwise_pearson(observed_ranks, target_ranks)[0]
+        replicates = rowwise_pearson(replicated_ranks, np.broadcast_to(target_ranks, replicated.shape))
         results[name] = (float(rho), replicates)
     return results

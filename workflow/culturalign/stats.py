@@ -70,22 +70,46 @@ def rowwise_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return rowwise_pearson(rowwise_ranks(a), rowwise_ranks(b))
 
 
+def resample_counts(n: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """How often each of n observations is drawn in each of `resamples` bootstrap resamples
+    (n draws with replacement each), as a float matrix (resamples x n)."""
+    draws = rng.integers(0, n, size=(resamples, n)) + n * np.arange(resamples)[:, None]
+    return np.bincount(draws.ravel(), minlength=resamples * n).reshape(resamples, n).astype(float)
+
+
+def _resampled_ranks(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Average ranks of `values` within each resample, where `counts[b, r]` is how often
+    observation r was drawn in resample b: ties, including an observation drawn twice, share
+    their average rank. Works on the distinct values, so it costs O(B x distinct) per resample
+    rather than a sort of every resample."""
+    distinct, position = np.unique(values, return_inverse=True)
+    per_value = counts @ (position[:, None] == np.arange(distinct.size)[None, :])
+    below = np.cumsum(per_value, axis=1) - per_value
+    return (below + (per_value + 1) / 2)[:, position]
+
+
 def spearman_with_ci(
     x: np.ndarray, y: np.ndarray, resamples: int, rng: np.random.Generator, confidence: float = 0.95
 ) -> tuple[float, float, float]:
     """Spearman's rho of paired samples and its percentile bootstrap CI over resampled pairs.
 
-    All resamples are ranked and correlated at once. Resamples in which one side is constant have
-    no correlation and are left out of the interval. NaN throughout when fewer than 3 pairs or a
-    constant side."""
+    Each resample is a vector of draw counts; ranks and correlations of all resamples are computed
+    at once. Resamples in which one side is constant have no correlation and are left out of the
+    interval. NaN throughout when fewer than 3 pairs or a constant side."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if x.size < 3:
         return (np.nan, np.nan, np.nan)
     rho = rowwise_spearman(x[None, :], y[None, :])[0]
     if not np.isfinite(rho):
         return (np.nan, np.nan, np.nan)
-    pairs = rng.integers(0, x.size, size=(resamples, x.size))
-    replicates = rowwise_spearman(x[pairs], y[pairs])
+    counts = resample_counts(x.size, resamples, rng)
+    middle = (x.size + 1) / 2  # the mean rank of every resample
+    rank_x = _resampled_ranks(x, counts) - middle
+    rank_y = _resampled_ranks(y, counts) - middle
+    with np.errstate(invalid="ignore", divide="ignore"):
+        replicates = (counts * rank_x * rank_y).sum(axis=1) / np.sqrt(
+            (counts * rank_x**2).sum(axis=1) * (counts * rank_y**2).sum(axis=1)
+        )
     replicates = replicates[np.isfinite(replicates)]
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(replicates, [tail, 100 - tail])

@@ -1,7 +1,7 @@
 """Statistics-stage benchmark: RQ1 (lme4 through pymer4, plus statsmodels) and RQ2 (OLS and the
 response-bootstrap US-minus-native totals) at study scale.
 
-    python benchmarks/statistics.py [--models 9] [--languages 4] [--countries 13] [--responses 300]
+    python benchmarks/statistics_stage.py [--models 9] [--languages 4] [--countries 13] [--responses 300]
 
 Builds polarity for models x languages x seeds runs of `--responses` responses (10 statements
 each, stances drawn from known probabilities), a ground truth of `--countries` countries, the
@@ -147,7 +147,11 @@ def build_inputs(
 def timed(task: str, folder: str) -> float:
     """Wall time of one regression in a fresh process, as its rule runs it."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, __file__, "--measure", task, folder], check=True, capture_output=True)
+    result = subprocess.run(
+        [sys.executable, __file__, "--measure", task, folder], capture_output=True, text=True
+    )
+    if result.returncode:
+        raise SystemExit(f"{task} failed:\n{result.stderr[-3000:]}")
     return time.perf_counter() - started
 
 
@@ -160,7 +164,9 @@ def main() -> None:
     parser.add_argument("--countries", type=int, default=13)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--responses", type=int, default=300)
-    parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results" / "statistics.json")
+    parser.add_argument(
+        "--output", type=Path, default=REPO / "benchmarks" / "results" / "statistics_stage.json"
+    )
     parser.add_argument("--measure", nargs=2, metavar=("TASK", "FOLDER"), help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.measure:
