@@ -10,6 +10,11 @@ from culturalign.config import ConfigError, apply_schema, check_config
 from culturalign.items import ItemsError, load_items, select_items
 from culturalign.phrase_bank import available_languages, phrase_bank_path
 from culturalign.prompts import templates_path, topics_path
+from culturalign.regression import (
+    RegressionError,
+    load_capabilities,
+    model_capabilities,
+)
 from culturalign.reanalysis import (
     JudgedImportError,
     read_judged_import,
@@ -179,3 +184,21 @@ def rq2_runs():
     """The runs in languages that RQ2 compares with the US."""
     native = config["regression"]["rq2"]["native_countries"]
     return [run for run in model_language_seeds() if run[1] in native]
+
+
+def check_rq1_capabilities():
+    """A model in RQ1 without a capability for a language stops the run before any job."""
+    if not MODELS:
+        return
+    try:
+        model_capabilities(
+            load_capabilities(CAPABILITIES_FILE),
+            capability_names(),
+            given_capabilities(),
+            LANGUAGES,
+        )
+    except RegressionError as error:
+        raise WorkflowError(f"{CONFIG_SOURCE}: {error}") from None
+
+
+check_rq1_capabilities()
