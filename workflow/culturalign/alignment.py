@@ -6,6 +6,7 @@ import polars as pl
 
 from culturalign.judge import STATUSES
 from culturalign.stats import (
+    REPEAT_SUMMARY_SCHEMA,
     disjoint_draws,
     random_stream,
     resample_counts,
@@ -29,18 +30,7 @@ ALIGNMENT_SCHEMA = {
     "ci_high": pl.Float64,
     "n": pl.Int64,
 }
-CONSISTENCY_SCHEMA = {
-    "model": pl.String,
-    "language": pl.String,
-    "seed": pl.Int64,
-    "consistency": pl.Float64,
-    "ci_low": pl.Float64,
-    "ci_high": pl.Float64,
-    "draw_low": pl.Float64,
-    "draw_high": pl.Float64,
-    "n_items": pl.Int64,
-    "repeats": pl.Int64,
-}
+CONSISTENCY_SCHEMA = {"model": pl.String, "language": pl.String, "seed": pl.Int64} | REPEAT_SUMMARY_SCHEMA
 
 
 def item_polarity(polarity: pl.DataFrame) -> pl.DataFrame:

@@ -6,6 +6,17 @@ import zlib
 import numpy as np
 import polars as pl
 
+# Columns of `summarise_repeats`, for the survey's and the models' consistency tables.
+REPEAT_SUMMARY_SCHEMA = {
+    "consistency": pl.Float64,
+    "ci_low": pl.Float64,
+    "ci_high": pl.Float64,
+    "draw_low": pl.Float64,
+    "draw_high": pl.Float64,
+    "n_items": pl.Int64,
+    "repeats": pl.Int64,
+}
+
 
 def random_stream(seed: int, *names: object) -> np.random.Generator:
     """A generator for one named unit of work (a population, a model-language-seed, ...).

@@ -12,7 +12,13 @@ import numpy as np
 import polars as pl
 
 from culturalign.items import Item
-from culturalign.stats import disjoint_draws, random_stream, rowwise_pearson, summarise_repeats
+from culturalign.stats import (
+    REPEAT_SUMMARY_SCHEMA,
+    disjoint_draws,
+    random_stream,
+    rowwise_pearson,
+    summarise_repeats,
+)
 
 LEVELS = ("country", "language", "global")
 GLOBAL_GROUP = "global"
@@ -25,18 +31,7 @@ GROUND_TRUTH_SCHEMA = {
     "n": pl.Int64,
     "weight_sum": pl.Float64,
 }
-CONSISTENCY_SCHEMA = {
-    "level": pl.String,
-    "group": pl.String,
-    "consistency": pl.Float64,
-    "ci_low": pl.Float64,
-    "ci_high": pl.Float64,
-    "draw_low": pl.Float64,
-    "draw_high": pl.Float64,
-    "n_items": pl.Int64,
-    "repeats": pl.Int64,
-    "k": pl.Int64,
-}
+CONSISTENCY_SCHEMA = {"level": pl.String, "group": pl.String} | REPEAT_SUMMARY_SCHEMA | {"k": pl.Int64}
 
 
 class SurveyError(ValueError):
