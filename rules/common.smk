@@ -62,6 +62,8 @@ if JUDGED_IMPORT:
 CAPABILITIES_FILE = (
     config["regression"]["capabilities"] or RESOURCES / "capabilities.csv"
 )
+PRICES_FILE = RESOURCES / "prices.csv"
+COMPLETION_CACHE = "results/cache/completions.sqlite"
 
 
 wildcard_constraints:
@@ -100,6 +102,8 @@ def final_targets():
             "results/regression/rq2.csv",
             "results/regression/rq2_totals.csv",
         ]
+    if MODELS and not JUDGED_IMPORT:
+        targets.append("results/ledger.csv")
     return targets
 
 

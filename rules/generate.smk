@@ -1,11 +1,14 @@
-# Generation stage: one model answers one (language, seed) sample of prompts.
+# Generation stage: one model answers one (language, seed) sample of prompts. Completions of real
+# models are cached as they arrive; every run adds a row to the cost ledger.
 
 
 rule generate:
     input:
         unpack(generation_inputs),
+        prices=PRICES_FILE,
     output:
-        "results/responses/{model}/{language}/{seed}.parquet",
+        responses="results/responses/{model}/{language}/{seed}.parquet",
+        ledger="results/ledger/generate/{model}/{language}/{seed}.csv",
     log:
         "logs/generate/{model}/{language}/{seed}.log",
     benchmark:
@@ -14,5 +17,20 @@ rule generate:
         "../envs/core.yaml"
     params:
         settings=lookup(dpath="models/{model}", within=config),
+        sampling=config["generation"],
+        cache=COMPLETION_CACHE,
     script:
         "../workflow/scripts/generate.py"
+
+
+rule ledger:
+    input:
+        per_model_language_seed("results/ledger/generate/{model}/{language}/{seed}.csv"),
+    output:
+        "results/ledger.csv",
+    log:
+        "logs/ledger.log",
+    conda:
+        "../envs/core.yaml"
+    script:
+        "../workflow/scripts/concat_tables.py"

@@ -1,8 +1,14 @@
-"""Generation stage: one model answers every prompt of one (language, seed)."""
+"""Generation stage: one model answers every prompt of one (language, seed).
+
+Every request carries a stable key; completions already in the cache are not requested again,
+and new ones are cached the moment they arrive."""
+
+import time
 
 import polars as pl
 
 from culturalign.backends import Backend, GenerationRequest
+from culturalign.cache import CompletionCache, request_key
 
 RESPONSE_SCHEMA = {
     "prompt_id": pl.String,
@@ -14,27 +20,52 @@ RESPONSE_SCHEMA = {
     "cached": pl.Boolean,
     "error": pl.String,
 }
+STUDY_SAMPLING = {"temperature": 0.7, "top_p": 0.95, "max_tokens": 600}
 
 
-def generation_requests(prompts: pl.DataFrame, language: str, seed: int) -> list[GenerationRequest]:
-    """Each prompt as a single user message."""
-    return [
-        GenerationRequest(
-            prompt_id=prompt_id,
-            item=item,
-            language=language,
-            seed=seed,
-            messages=({"role": "user", "content": text},),
+def sampling_parameters(study: dict, model: dict) -> dict:
+    """The study's sampling defaults overridden by the model's `sampling` settings."""
+    return {**STUDY_SAMPLING, **study, **model.get("sampling", {})}
+
+
+def generation_requests(
+    prompts: pl.DataFrame, *, language: str, seed: int, settings: dict, parameters: dict
+) -> list[GenerationRequest]:
+    """Each prompt as a single user message. A request's key covers backend, model, endpoint,
+    messages, sampling parameters and its slot in the study (seed and prompt), so that the same
+    text drawn twice is sampled twice."""
+    requests = []
+    for prompt_id, item, text in prompts.select("prompt_id", "item", "text").iter_rows():
+        messages = ({"role": "user", "content": text},)
+        key = request_key(
+            settings["backend"],
+            settings.get("model", ""),
+            settings.get("base_url"),
+            messages,
+            parameters,
+            replicate=f"{seed}/{prompt_id}",
         )
-        for prompt_id, item, text in prompts.select("prompt_id", "item", "text").iter_rows()
-    ]
+        requests.append(GenerationRequest(prompt_id, item, language, seed, messages, parameters, key))
+    return requests
 
 
-def generate_responses(prompts: pl.DataFrame, backend: Backend, *, language: str, seed: int) -> pl.DataFrame:
-    """The responses table of one (model, language, seed): one row per prompt, in prompt order."""
-    requests = generation_requests(prompts, language, seed)
-    completions = backend.generate(requests)
-    return pl.DataFrame(
+def generate_responses(
+    requests: list[GenerationRequest], backend: Backend, cache: CompletionCache | None = None
+) -> tuple[pl.DataFrame, float]:
+    """The responses table (one row per request, in order) and the seconds spent generating."""
+    cached = cache.get_many([request.key for request in requests]) if cache else {}
+    missing = [request for request in requests if request.key not in cached]
+    started = time.perf_counter()
+
+    def record(request: GenerationRequest, completion) -> None:
+        cache.put(request.key, {"messages": request.messages, "parameters": request.parameters}, completion)
+
+    fresh = dict(
+        zip([r.key for r in missing], backend.generate(missing, record if cache else None), strict=True)
+    )
+    seconds = time.perf_counter() - started
+    completions = [cached.get(request.key) or fresh[request.key] for request in requests]
+    table = pl.DataFrame(
         [
             {
                 "prompt_id": request.prompt_id,
@@ -50,3 +81,4 @@ def generate_responses(prompts: pl.DataFrame, backend: Backend, *, language: str
         ],
         schema=RESPONSE_SCHEMA,
     )
+    return table, seconds

@@ -23,6 +23,8 @@ def create_backend(
         from culturalign.backends.simulated import SimulatedRespondent
 
         return SimulatedRespondent(slug, settings, banks=phrase_banks or {}, ground_truth=ground_truth)
-    raise NotImplementedError(
-        f"models.{slug}.backend: {settings['backend']!r} generation is not available yet"
-    )
+    if settings["backend"] == "openai" and not settings.get("batch", False):
+        from culturalign.backends.openai_api import OpenAIBackend
+
+        return OpenAIBackend(slug, settings)
+    raise NotImplementedError(f"models.{slug}: the {settings['backend']} backend is not available yet")

@@ -1,7 +1,7 @@
 """The request and completion every backend speaks."""
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -15,6 +15,8 @@ class GenerationRequest:
     language: str
     seed: int
     messages: tuple[dict[str, str], ...]
+    parameters: dict = field(default_factory=dict)
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,13 @@ class Completion:
     error: str | None = None
 
 
+Record = Callable[[GenerationRequest, Completion], None]
+
+
 class Backend(Protocol):
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
-        """One completion per request, in order; a failed request is a Completion with `error`."""
+    def generate(
+        self, requests: Sequence[GenerationRequest], record: Record | None = None
+    ) -> list[Completion]:
+        """One completion per request, in order; a failed request is a Completion with `error`.
+        `record` is called with each completion the moment it arrives (to cache it)."""
         ...

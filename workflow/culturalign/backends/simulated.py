@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from culturalign.backends.base import Completion, GenerationRequest
+from culturalign.backends.base import Completion, GenerationRequest, Record
 from culturalign.phrase_bank import PhraseBank
 from culturalign.stats import random_stream
 
@@ -80,7 +80,10 @@ class SimulatedRespondent:
             return "en"
         return next(other for other in sorted(self.banks) if other != "en")
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+    def generate(
+        self, requests: Sequence[GenerationRequest], record: Record | None = None
+    ) -> list[Completion]:
+        """Simulated answers cost nothing and are reproducible from their seed: not recorded."""
         return [self._answer(request) for request in requests]
 
     def _answer(self, request: GenerationRequest) -> Completion:

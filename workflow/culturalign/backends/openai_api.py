@@ -1,0 +1,138 @@
+"""OpenAI-compatible backend: the OpenAI API or any server that speaks it (vLLM's server, Ollama,
+llama.cpp's server), through the openai SDK's async client.
+
+Requests run with bounded concurrency. Rate limits (429), server errors (5xx), time-outs and
+dropped connections are retried with exponential backoff and jitter, honouring Retry-After; a
+refused key (401/403) or an unknown model (404) stops at once without retrying. A request that
+still fails is recorded with its error, and the job fails only when failures exceed
+`max_failure_fraction`. The API key comes from the environment only and is never logged.
+"""
+
+import asyncio
+import logging
+import os
+import random
+from collections.abc import Callable, Sequence
+
+from culturalign.backends.base import Completion, GenerationRequest
+
+DEFAULTS = {"concurrency": 16, "max_retries": 6, "timeout": 120.0, "max_failure_fraction": 0.05}
+PROGRESS_EVERY = 50
+log = logging.getLogger("culturalign")
+
+
+class BackendError(RuntimeError):
+    """A failure that retrying cannot fix (refused key, unknown model, too many failed requests)."""
+
+
+class OpenAIBackend:
+    def __init__(self, slug: str, settings: dict):
+        self.slug = slug
+        self.model = settings["model"]
+        self.base_url = settings.get("base_url")
+        self.endpoint = self.base_url or "api.openai.com"
+        self.key_variable = settings.get("api_key_env", "OPENAI_API_KEY")
+        options = DEFAULTS | {name: settings[name] for name in DEFAULTS if name in settings}
+        self.concurrency = int(options["concurrency"])
+        self.max_retries = int(options["max_retries"])
+        self.timeout = float(options["timeout"])
+        self.max_failure_fraction = float(options["max_failure_fraction"])
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        record: Callable[[GenerationRequest, Completion], None] | None = None,
+    ) -> list[Completion]:
+        completions = asyncio.run(self._generate_all(requests, record or (lambda request, completion: None)))
+        failed = sum(completion.error is not None for completion in completions)
+        if requests and failed / len(requests) > self.max_failure_fraction:
+            raise BackendError(
+                f"models.{self.slug}: {failed} of {len(requests)} requests failed after retries, more than "
+                f"max_failure_fraction {self.max_failure_fraction}; first error: "
+                + next(c.error for c in completions if c.error is not None)
+            )
+        return completions
+
+    async def _generate_all(self, requests, record) -> list[Completion]:
+        import openai
+
+        api_key = os.environ.get(self.key_variable)
+        if api_key is None and self.base_url is None:
+            raise BackendError(
+                f"models.{self.slug}: set the API key in the environment variable {self.key_variable}"
+            )
+        # Our own retry loop honours Retry-After and counts failures; the SDK's would hide them.
+        client = openai.AsyncOpenAI(
+            api_key=api_key or "unused", base_url=self.base_url, max_retries=0, timeout=self.timeout
+        )
+        semaphore = asyncio.Semaphore(self.concurrency)
+        done = 0
+
+        async def one(request: GenerationRequest) -> Completion:
+            nonlocal done
+            async with semaphore:
+                completion = await self._with_retries(client, request)
+            record(request, completion)
+            done += 1
+            if done % PROGRESS_EVERY == 0 or done == len(requests):
+                log.info("%s: %d/%d requests answered", self.slug, done, len(requests))
+            return completion
+
+        try:
+            return await asyncio.gather(*(one(request) for request in requests))
+        finally:
+            await client.close()
+
+    async def _with_retries(self, client, request: GenerationRequest) -> Completion:
+        import openai
+
+        error = "no attempt"
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = await client.chat.completions.create(
+                    model=self.model, messages=list(request.messages), **request.parameters
+                )
+                choice = response.choices[0]
+                usage = response.usage
+                return Completion(
+                    text=choice.message.content,
+                    finish_reason=choice.finish_reason,
+                    prompt_tokens=usage.prompt_tokens if usage else None,
+                    completion_tokens=usage.completion_tokens if usage else None,
+                )
+            except (openai.AuthenticationError, openai.PermissionDeniedError) as failure:
+                raise BackendError(
+                    f"models.{self.slug}: the server at {self.endpoint} refused the API key "
+                    f"from {self.key_variable} (HTTP {failure.status_code})"
+                ) from None
+            except openai.NotFoundError:
+                raise BackendError(
+                    f"models.{self.slug}: model {self.model!r} not found at {self.endpoint} (HTTP 404)"
+                ) from None
+            except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError) as failure:
+                error = f"{type(failure).__name__}: {getattr(failure, 'status_code', '')}".strip()
+                await asyncio.sleep(self._delay(attempt, failure))
+            except openai.APIStatusError as failure:
+                return Completion(None, None, error=f"HTTP {failure.status_code}")
+            except (
+                openai.APIResponseValidationError,
+                ValueError,
+                AttributeError,
+                IndexError,
+                TypeError,
+            ) as failure:
+                # A malformed body is worth another try: proxies sometimes cut responses.
+                error = f"malformed response: {type(failure).__name__}"
+                await asyncio.sleep(self._delay(attempt, None))
+        return Completion(None, None, error=f"failed after {self.max_retries + 1} attempts: {error}")
+
+    @staticmethod
+    def _delay(attempt: int, failure) -> float:
+        response = getattr(failure, "response", None)
+        retry_after = response.headers.get("retry-after") if response is not None else None
+        if retry_after is not None:
+            try:
+                return float(retry_after)
+            except ValueError:
+                pass
+        return min(60.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
