@@ -31,7 +31,7 @@ CONFIG = {
                 "mixture": {"native": share / 100, "uniform": 1 - share / 100},
                 "capability": dict.fromkeys(LANGUAGES, share / 100),
             }
-            for share in (30, 60, 90)
+            for share in (5, 10, 15, 20, 25, 30)
         },
         "noisy": {
             "backend": "simulated",
@@ -42,7 +42,7 @@ CONFIG = {
         },
     },
     # Alignment rises with capability by construction: less uniform noise, more native population.
-    "regression": {"rq1": {"models": ["cap-30", "cap-60", "cap-90"]}},
+    "regression": {"rq1": {"models": [f"cap-{share}" for share in (5, 10, 15, 20, 25, 30)]}},
 }
 
 
@@ -166,7 +166,7 @@ def test_rq2_detects_the_planted_us_lean(study):
     leaning = totals.filter(pl.col("model") == "us-leaning")
     assert sorted(leaning["language"]) == sorted(LANGUAGES)
     assert (leaning["ci_low"] > 0).all(), leaning
-    for model in ["native", "cap-90"]:
+    for model in ["native", "cap-30"]:
         population = totals.filter(pl.col("model") == model)
         assert (population["ci_low"] <= 0).all(), population
     coefficients = pl.read_csv(study / "results" / "regression" / "rq2.csv")

@@ -159,18 +159,23 @@ def fit_lme4(data: pl.DataFrame, formula: str) -> tuple[pl.DataFrame, dict]:
     """Fit with R's lme4 (REML, Satterthwaite p-values from lmerTest) through pymer4."""
     from pymer4.models import Lmer
     from rpy2.robjects.packages import importr
+    from scipy.stats import t as student_t
 
     model = Lmer(formula, data=data.to_pandas())
     model.fit(summarize=False, verbose=False, REML=True)
     levels = _levels(data)
     coefs = model.coefs
+    estimate, error = coefs["Estimate"].to_numpy(float), coefs["SE"].to_numpy(float)
+    # CIs on the same Satterthwaite degrees of freedom as lmerTest's p-values (pymer4's own CIs are
+    # Wald intervals, which can exclude 0 while the p-value is above 0.05).
+    margin = student_t.ppf(0.975, coefs["DF"].to_numpy(float)) * error
     table = pl.DataFrame(
         {
             "term": [canonical_term(term, levels) for term in coefs.index],
-            "estimate": coefs["Estimate"].to_numpy(float),
-            "std_error": coefs["SE"].to_numpy(float),
-            "ci_low": coefs["2.5_ci"].to_numpy(float),
-            "ci_high": coefs["97.5_ci"].to_numpy(float),
+            "estimate": estimate,
+            "std_error": error,
+            "ci_low": estimate - margin,
+            "ci_high": estimate + margin,
             "p_value": coefs["P-val"].to_numpy(float),
             "engine": "lme4",
         }
