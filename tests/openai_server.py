@@ -6,6 +6,7 @@ fault on its first attempts (429 with Retry-After, 500, a malformed body, a drop
 a slow answer)."""
 
 import json
+import socket
 import threading
 import time
 from collections import Counter
@@ -44,6 +45,8 @@ class FakeOpenAI:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep connections alive, as real API servers do
+
             def log_message(self, *args):
                 pass
 
@@ -81,7 +84,8 @@ class FakeOpenAI:
                 if "[malformed]" in prompt and first_attempts:
                     return self._send(200, b'{"id": "x", "choices": [')
                 if "[drop]" in prompt and first_attempts:
-                    self.connection.close()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
                     return None
                 if "[slow]" in prompt and first_attempts:
                     time.sleep(1.5)
