@@ -14,7 +14,7 @@ from culturalign.items import Item
 from culturalign.phrase_bank import phrase_bank_problems
 from culturalign.prompts import prompt_bank_problems
 from culturalign.survey import survey_columns
-from culturalign.synthetic_survey import INTERVIEW_LANGUAGES
+from culturalign.synthetic_survey import SyntheticSurveyError, check_countries
 
 
 class ConfigError(ValueError):
@@ -161,12 +161,10 @@ def _survey_source_problems(survey: dict, item_keys: list[str]) -> Iterator[str]
     if survey["synthetic"]["enabled"]:
         if path.suffix.lower() != ".sav":
             yield f"survey.path: the synthetic survey is written as .sav, got {path}"
-        unsupported = [c for c in survey["countries"] if c not in INTERVIEW_LANGUAGES]
-        if unsupported:
-            yield (
-                f"survey.countries: the synthetic survey has no interview languages for {unsupported}; "
-                f"it covers {sorted(INTERVIEW_LANGUAGES)}"
-            )
+        try:
+            check_countries(survey["countries"])
+        except SyntheticSurveyError as error:
+            yield str(error)
     elif path.suffix.lower() not in (".sav", ".zsav", ".dta", ".csv"):
         yield f"survey.path: {path} must be a .sav, .zsav, .dta or .csv file"
     elif not path.is_file():

@@ -93,11 +93,12 @@ def supported_countries() -> list[str]:
 
 
 def check_countries(countries: list[str]) -> None:
+    """The synthetic survey knows the interview languages of a fixed set of countries."""
     unknown = [country for country in countries if country not in INTERVIEW_LANGUAGES]
     if unknown:
         raise SyntheticSurveyError(
-            f"survey.countries: the synthetic survey has no interview languages for {', '.join(unknown)}; "
-            f"it covers {', '.join(supported_countries())}"
+            f"survey.countries: the synthetic survey has no interview languages for {unknown}; "
+            f"it covers {supported_countries()}"
         )
 
 
