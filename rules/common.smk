@@ -49,6 +49,7 @@ if JUDGED_IMPORT:
         IMPORTED = with_uniform_baseline(
             read_judged_import(JUDGED_IMPORT, set(ITEMS)),
             config["regression"]["rq2"]["reference"],
+            seed=config["alignment"]["seed"],
         )
     except JudgedImportError as error:
         raise WorkflowError(str(error)) from None

@@ -15,6 +15,7 @@ if JUDGED_IMPORT:
         params:
             scored_items=list(ITEMS),
             reference=config["regression"]["rq2"]["reference"],
+            baseline_seed=config["alignment"]["seed"],
         script:
             "../workflow/scripts/imported_polarity.py"
 

@@ -6,6 +6,7 @@ with script_log(snakemake.log[0]) as log:
     table = with_uniform_baseline(
         read_judged_import(snakemake.input.table, set(snakemake.params.scored_items)),
         snakemake.params.reference,
+        seed=snakemake.params.baseline_seed,
     )
     polarity = imported_polarity(table, wildcards.model, wildcards.language, int(wildcards.seed))
     log.info("%d kept imported responses of %s in %s", polarity.height, wildcards.model, wildcards.language)
