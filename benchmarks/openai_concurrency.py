@@ -2,25 +2,54 @@
 
     python benchmarks/openai_concurrency.py [--requests 2000] [--concurrency 64] [--latency 0.25]
 
-The server (tests/openai_server.py, a real HTTP server on 127.0.0.1) answers each request after
-`--latency` seconds; the ideal wall time is requests / concurrency x latency. Writes
-benchmarks/results/openai_concurrency.json. Target (issue 5): within 1.25 x the ideal.
+The server (tests/openai_server.py, a real HTTP server on 127.0.0.1) runs in its own process, as
+a remote API would, and answers each request after `--latency` seconds; the ideal wall time is
+requests / concurrency x latency. Writes benchmarks/results/openai_concurrency.json.
+Target (issue 5): within 1.25 x the ideal.
 """
 
 import argparse
+import contextlib
 import json
 import os
+import socket
+import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+API_KEY = "sk-benchmark"
+
+
+@contextlib.contextmanager
+def serving(latency: float):
+    """The test server in a process of its own; yields its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "tests" / "openai_server.py"),
+            f"--port={port}",
+            f"--latency={latency}",
+            f"--api-key={API_KEY}",
+        ]
+    )
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait()
 
 
 def main() -> None:
-    from openai_server import FakeOpenAI
-
     from culturalign.backends import GenerationRequest, create_backend
 
     parser = argparse.ArgumentParser(
@@ -33,39 +62,40 @@ def main() -> None:
         "--output", type=Path, default=REPO / "benchmarks" / "results" / "openai_concurrency.json"
     )
     arguments = parser.parse_args()
-    os.environ["OPENAI_API_KEY"] = "sk-benchmark"
+    os.environ["OPENAI_API_KEY"] = API_KEY
     requests = [
         GenerationRequest(
             f"0-{i}", "f118", "en", 0, ({"role": "user", "content": f"prompt {i}"},), {"max_tokens": 50}
         )
         for i in range(arguments.requests)
     ]
-    with FakeOpenAI(api_key="sk-benchmark", latency=arguments.latency) as server:
+    with serving(arguments.latency) as server:
         backend = create_backend(
             "bench",
             {
                 "backend": "openai",
                 "model": "gpt-test",
-                "base_url": server.base_url,
+                "base_url": f"{server}/v1",
                 "concurrency": arguments.concurrency,
             },
         )
         started = time.perf_counter()
         completions = backend.generate(requests)
         seconds = time.perf_counter() - started
-        answered_once = set(server.answered.values()) == {1} and len(server.answered) == arguments.requests
+        with urllib.request.urlopen(f"{server}/_test/answered") as reply:
+            answered = json.load(reply)
     ideal = arguments.requests / arguments.concurrency * arguments.latency
     report = {
         "requests": arguments.requests,
         "concurrency": arguments.concurrency,
         "latency_seconds": arguments.latency,
-        "seconds": seconds,
+        "seconds": round(seconds, 3),
         "ideal_seconds": ideal,
-        "ratio_to_ideal": seconds / ideal,
+        "ratio_to_ideal": round(seconds / ideal, 3),
         "target_ratio": 1.25,
         "met": seconds / ideal <= 1.25,
         "failed": sum(completion.error is not None for completion in completions),
-        "each_answered_once": answered_once,
+        "each_answered_once": set(answered.values()) == {1} and len(answered) == arguments.requests,
     }
     arguments.output.parent.mkdir(parents=True, exist_ok=True)
     arguments.output.write_text(json.dumps(report, indent=2) + "\n")

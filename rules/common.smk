@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 from culturalign.config import ConfigError, apply_schema, check_config
 from culturalign.items import ItemsError, load_items, select_items
@@ -65,6 +66,9 @@ CAPABILITIES_FILE = (
 )
 PRICES_FILE = RESOURCES / "prices.csv"
 COMPLETION_CACHE = "results/cache/completions.sqlite"
+# Not a Snakemake output: a killed job's state must survive for the next run to resume its batches.
+BATCH_STATE = "results/batches/{model}/{language}/{seed}.json"
+VLLM_MANIFEST = "results/vllm/{model}.json"
 
 
 wildcard_constraints:
@@ -89,11 +93,32 @@ def per_model_language_seed(pattern):
     ]
 
 
+def unjudged_models():
+    """Real models, whose answers need an LLM judge (judges.primary); simulated respondents are
+    read by the simulated reader."""
+    if config["judges"]["primary"] is not None:
+        return []
+    return [
+        slug
+        for slug, settings in MODELS.items()
+        if settings["backend"] not in ("simulated", "imported")
+    ]
+
+
 def final_targets():
     targets = [
         "results/survey/ground_truth.parquet",
         "results/survey/consistency.parquet",
     ]
+    if unjudged_models():
+        # Without a judge the study stops after generation (see the warning printed at parse time).
+        return (
+            targets
+            + per_model_language_seed(
+                "results/responses/{model}/{language}/{seed}.parquet"
+            )
+            + ["results/ledger.csv"]
+        )
     if MODELS:
         targets += [
             "results/alignment.parquet",
@@ -128,10 +153,41 @@ def generation_inputs(wildcards):
     inputs = {
         "prompts": f"results/prompts/{wildcards.language}/{wildcards.seed}.parquet"
     }
-    if MODELS[wildcards.model]["backend"] == "simulated":
+    settings = MODELS[wildcards.model]
+    if settings["backend"] == "simulated":
         inputs["ground_truth"] = "results/survey/ground_truth.parquet"
         inputs["phrase_banks"] = phrase_banks(wildcards)
+    if settings.get("batch", False):
+        inputs["submitted"] = (
+            "results/batches/{model}/{language}/{seed}.submitted.json".format(
+                **wildcards
+            )
+        )
+    if settings["backend"] == "vllm":
+        # ancient: a language added later reruns the model's job for the new prompts only,
+        # without marking the runs already generated as out of date.
+        inputs["manifest"] = ancient(VLLM_MANIFEST.format(model=wildcards.model))
     return inputs
+
+
+def vllm_prompts(wildcards):
+    """All prompt samples a vLLM model answers in its one job, by language and seed."""
+    return {
+        f"{language}_{seed}": f"results/prompts/{language}/{seed}.parquet"
+        for model, language, seed in model_language_seeds()
+        if model == wildcards.model
+    }
+
+
+def judged_models_only(wildcards):
+    """The simulated reader reads simulated respondents only; real models need the LLM judge."""
+    if wildcards.model in unjudged_models():
+        raise WorkflowError(
+            f"{CONFIG_SOURCE}: models.{wildcards.model} is a real model; its responses need an LLM "
+            f"judge (judges.primary), which this version does not have yet. "
+            f"Run `snakemake generation` to collect its responses."
+        )
+    return []
 
 
 def model_family(wildcards):
@@ -206,4 +262,12 @@ def check_rq1_capabilities():
         raise WorkflowError(f"{CONFIG_SOURCE}: {error}") from None
 
 
-check_rq1_capabilities()
+if unjudged_models():
+    logger.warning(
+        "{}: {} need an LLM judge (judges.primary), which this version does not have yet: "
+        "the study stops after generation (results/responses/, results/ledger.csv).".format(
+            CONFIG_SOURCE, ", ".join(unjudged_models())
+        )
+    )
+else:
+    check_rq1_capabilities()

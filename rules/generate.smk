@@ -1,5 +1,53 @@
 # Generation stage: one model answers one (language, seed) sample of prompts. Completions of real
 # models are cached as they arrive; every run adds a row to the cost ledger.
+#
+# Batch API models submit first (submit_batch, a quick local job) and are collected by generate,
+# which waits for their batches. A vLLM model loads its weights once, in generate_vllm, for all
+# of its languages and seeds; its per-run generate jobs then read the cache.
+
+
+localrules:
+    submit_batch,
+    estimate_cost,
+
+
+rule submit_batch:
+    input:
+        prompts="results/prompts/{language}/{seed}.parquet",
+    output:
+        "results/batches/{model}/{language}/{seed}.submitted.json",
+    log:
+        "logs/submit_batch/{model}/{language}/{seed}.log",
+    conda:
+        "../envs/core.yaml"
+    params:
+        settings=lookup(dpath="models/{model}", within=config),
+        sampling=config["generation"],
+        cache=COMPLETION_CACHE,
+        state=BATCH_STATE,
+    script:
+        "../workflow/scripts/submit_batch.py"
+
+
+rule generate_vllm:
+    input:
+        unpack(vllm_prompts),
+    output:
+        VLLM_MANIFEST,
+    log:
+        "logs/generate_vllm/{model}.log",
+    benchmark:
+        "results/benchmarks/generate_vllm/{model}.tsv"
+    conda:
+        "../envs/vllm.yaml"
+    resources:
+        gpu=lambda wildcards: MODELS[wildcards.model].get("gpus", 1),
+    params:
+        settings=lookup(dpath="models/{model}", within=config),
+        sampling=config["generation"],
+        cache=COMPLETION_CACHE,
+    script:
+        "../workflow/scripts/generate_vllm.py"
 
 
 rule generate:
@@ -19,6 +67,7 @@ rule generate:
         settings=lookup(dpath="models/{model}", within=config),
         sampling=config["generation"],
         cache=COMPLETION_CACHE,
+        state=BATCH_STATE,
     script:
         "../workflow/scripts/generate.py"
 
@@ -34,3 +83,29 @@ rule ledger:
         "../envs/core.yaml"
     script:
         "../workflow/scripts/concat_tables.py"
+
+
+rule generation:
+    input:
+        per_model_language_seed("results/responses/{model}/{language}/{seed}.parquet"),
+        "results/ledger.csv",
+
+
+rule estimate_cost:
+    input:
+        prompts=expand(
+            "results/prompts/{language}/{seed}.parquet", language=LANGUAGES, seed=SEEDS
+        ),
+        prices=PRICES_FILE,
+    output:
+        "results/cost_estimate.csv",
+    log:
+        "logs/estimate_cost.log",
+    conda:
+        "../envs/core.yaml"
+    params:
+        models=MODELS,
+        sampling=config["generation"],
+        cache=COMPLETION_CACHE,
+    script:
+        "../workflow/scripts/estimate_cost.py"

@@ -5,6 +5,7 @@ rule judge:
     input:
         responses="results/responses/{model}/{language}/{seed}.parquet",
         phrase_banks=phrase_banks,
+        real_model_check=judged_models_only,
     output:
         "results/judged/{model}/{language}/{seed}.parquet",
     log:

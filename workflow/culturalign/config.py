@@ -121,14 +121,6 @@ def _regression_problems(config: dict) -> Iterator[str]:
 def _model_problems(config: dict, countries: list[str]) -> Iterator[str]:
     populations = {*countries, NATIVE, GLOBAL, UNIFORM}
     for slug, model in config["models"].items():
-        if model["backend"] != "simulated":
-            # The OpenAI backend and the completion cache exist (culturalign.backends.openai_api),
-            # but a real model's answers need the LLM judge, and vLLM and the Batch API are to come.
-            yield (
-                f"models.{slug}.backend: {model['backend']!r} models cannot run through the DAG in this "
-                f"version (the LLM judge their answers need is not available yet); only simulated "
-                f"respondents run so far"
-            )
         named = [model["population"]] if model.get("respondent") == "population" else []
         named += list(model.get("mixture", {})) if model.get("respondent") == "mixture" else []
         for population in named:

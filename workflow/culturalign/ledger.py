@@ -67,3 +67,70 @@ def ledger_row(
         ],
         schema=LEDGER_SCHEMA,
     )
+
+
+CHARS_PER_TOKEN = 4.0  # OpenAI's rule of thumb for English; other languages take more tokens
+MESSAGE_OVERHEAD_TOKENS = 4
+ESTIMATE_SCHEMA = {
+    "model": pl.String,
+    "language": pl.String,
+    "seed": pl.Int64,
+    "requests": pl.Int64,
+    "prompt_tokens": pl.Int64,
+    "completion_tokens": pl.Int64,
+    "completion_basis": pl.String,
+    "batch": pl.Boolean,
+    "cost_usd": pl.Float64,
+}
+
+
+def observed_completion_tokens(ledger_tables: list[pl.DataFrame]) -> float | None:
+    """Mean completion tokens per sent request in a model's earlier ledger rows, if any."""
+    if not ledger_tables:
+        return None
+    ledger = pl.concat(ledger_tables, how="vertical_relaxed")
+    sent = int((ledger["requests"] - ledger["cached"]).sum())
+    return float(ledger["completion_tokens"].sum()) / sent if sent else None
+
+
+def estimate_run(
+    requests: list,
+    *,
+    model: str,
+    language: str,
+    seed: int,
+    max_tokens: int,
+    typical_completion: float | None,
+    price: tuple[float, float] | None,
+    batch: bool,
+) -> pl.DataFrame:
+    """What one run would send: its uncached requests, their prompt tokens (estimated from the
+    characters), completion tokens (as observed for this model before, else max_tokens, an upper
+    bound) and their cost."""
+    prompt_tokens = sum(
+        round(sum(len(message["content"]) for message in request.messages) / CHARS_PER_TOKEN)
+        + MESSAGE_OVERHEAD_TOKENS * len(request.messages)
+        for request in requests
+    )
+    per_request = max_tokens if typical_completion is None else min(max_tokens, typical_completion)
+    completion_tokens = round(per_request * len(requests))
+    cost = None
+    if price is not None:
+        cost = (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6
+        cost *= BATCH_DISCOUNT if batch else 1.0
+    return pl.DataFrame(
+        [
+            {
+                "model": model,
+                "language": language,
+                "seed": seed,
+                "requests": len(requests),
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "completion_basis": "max_tokens" if typical_completion is None else "observed",
+                "batch": batch,
+                "cost_usd": cost,
+            }
+        ],
+        schema=ESTIMATE_SCHEMA,
+    )

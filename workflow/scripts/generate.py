@@ -1,27 +1,22 @@
+import json
+from pathlib import Path
+
 import polars as pl
 
 from culturalign.backends import create_backend
 from culturalign.cache import CompletionCache
-from culturalign.generate import generate_responses, generation_requests, sampling_parameters
+from culturalign.generate import StoredOnly, generate_responses, run_requests, with_fresh
 from culturalign.ledger import ledger_row, load_prices
 from culturalign.logs import script_log
 from culturalign.phrase_bank import load_phrase_banks
 
 with script_log(snakemake.log[0]) as log:
-    wildcards, params = snakemake.wildcards, snakemake.params
+    wildcards, params, inputs = snakemake.wildcards, snakemake.params, snakemake.input
     model, language, seed = wildcards.model, wildcards.language, int(wildcards.seed)
     settings = params.settings
     simulated = settings["backend"] == "simulated"
-    backend = create_backend(
-        model,
-        settings,
-        phrase_banks=load_phrase_banks(snakemake.input.phrase_banks) if simulated else None,
-        ground_truth=pl.read_parquet(snakemake.input.ground_truth) if simulated else None,
-    )
-    prompts = pl.read_parquet(snakemake.input.prompts)
-    parameters = sampling_parameters(params.sampling, settings)
-    requests = generation_requests(
-        prompts, language=language, seed=seed, settings=settings, parameters=parameters
+    requests = run_requests(
+        inputs.prompts, language=language, seed=seed, settings=settings, study_sampling=params.sampling
     )
     log.info(
         "%s (%s backend): %d prompts in %s, seed %d",
@@ -31,9 +26,24 @@ with script_log(snakemake.log[0]) as log:
         language,
         seed,
     )
+    if settings["backend"] == "vllm":
+        # The model's one vLLM job generated and cached every run's completions.
+        manifest = json.loads(Path(inputs.manifest).read_text()).get(f"{language}/{seed}", {})
+        backend = StoredOnly(inputs.manifest)
+    else:
+        backend = create_backend(
+            model,
+            settings,
+            phrase_banks=load_phrase_banks(inputs.phrase_banks) if simulated else None,
+            ground_truth=pl.read_parquet(inputs.ground_truth) if simulated else None,
+            batch_state=params.state.format(model=model, language=language, seed=seed),
+        )
     # Simulated answers are free and reproducible; everything else is cached the moment it arrives.
     cache = None if simulated else CompletionCache(params.cache)
     responses, seconds = generate_responses(requests, backend, cache)
+    if settings["backend"] == "vllm":
+        responses = with_fresh(responses, requests, set(manifest.get("fresh", [])))
+        seconds = manifest.get("seconds", 0.0)
     log.info(
         "%d responses: %d from the cache, %d failed",
         responses.height,
@@ -41,7 +51,7 @@ with script_log(snakemake.log[0]) as log:
         responses["error"].is_not_null().sum(),
     )
     responses.write_parquet(snakemake.output.responses)
-    price = load_prices(snakemake.input.prices).get(settings.get("model", ""))
+    price = load_prices(inputs.prices).get(settings.get("model", ""))
     ledger_row(
         responses,
         stage="generate",

@@ -2,6 +2,8 @@
 
 Each provider lives in its own module; `create_backend` picks one from a model's config."""
 
+from pathlib import Path
+
 import polars as pl
 
 from culturalign.backends.base import Backend, Completion, GenerationRequest
@@ -16,15 +18,28 @@ def create_backend(
     *,
     phrase_banks: dict[str, PhraseBank] | None = None,
     ground_truth: pl.DataFrame | None = None,
+    gpus: int = 1,
+    batch_state: str | Path | None = None,
 ) -> Backend:
     """The backend a model's settings (its entry under `models:`) ask for; simulated respondents
-    need the phrase banks they write from and the survey populations they reproduce."""
+    need the phrase banks they write from and the survey populations they reproduce; a vLLM model
+    is split across `gpus` GPUs; a Batch API model keeps its batches in `batch_state`."""
     if settings["backend"] == "simulated":
         from culturalign.backends.simulated import SimulatedRespondent
 
         return SimulatedRespondent(slug, settings, banks=phrase_banks or {}, ground_truth=ground_truth)
-    if settings["backend"] == "openai" and not settings.get("batch", False):
+    if settings["backend"] == "openai" and settings.get("batch", False):
+        from culturalign.backends.openai_batch import OpenAIBatchBackend
+
+        if batch_state is None:
+            raise ValueError(f"models.{slug}: the Batch API needs a state file")
+        return OpenAIBatchBackend(slug, settings, batch_state)
+    if settings["backend"] == "openai":
         from culturalign.backends.openai_api import OpenAIBackend
 
         return OpenAIBackend(slug, settings)
+    if settings["backend"] == "vllm":
+        from culturalign.backends.vllm_offline import VLLMBackend
+
+        return VLLMBackend(slug, settings, tensor_parallel_size=gpus)
     raise NotImplementedError(f"models.{slug}: the {settings['backend']} backend is not available yet")
