@@ -77,6 +77,8 @@ def test_direct_and_batch_models_run_through_the_dag_and_bill_the_ledger(server,
     discount = pl.Series([1.0, 1.0, 0.5, 0.5])
     assert ledger["cost_usd"].to_list() == pytest.approx((expected * discount).to_list())
     assert not (tmp_path / "results/judged").exists()
+    assert "gpt: 100%|" in (tmp_path / "logs/generate/gpt/da/0.log").read_text()  # the progress bar
+    assert "collected batch" in (tmp_path / "logs/generate/gpt-batch/da/0.log").read_text()
 
     # a new seed sends only the new seed's requests
     config["seeds"] = [0, 1]

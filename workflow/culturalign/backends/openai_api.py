@@ -15,9 +15,9 @@ import random
 from collections.abc import Callable, Sequence
 
 from culturalign.backends.base import Completion, GenerationRequest
+from culturalign.logs import LogProgress
 
 DEFAULTS = {"concurrency": 16, "max_retries": 6, "timeout": 120.0, "max_failure_fraction": 0.05}
-PROGRESS_EVERY = 50
 log = logging.getLogger("culturalign")
 
 
@@ -85,16 +85,16 @@ class OpenAIBackend:
             http_client=openai.DefaultAioHttpClient(timeout=self.timeout),
         )
         semaphore = asyncio.Semaphore(self.concurrency)
-        done = 0
+        progress = LogProgress(log, f"{self.slug}: ", len(requests))
+        failed = 0
 
         async def one(request: GenerationRequest) -> Completion:
-            nonlocal done
+            nonlocal failed
             async with semaphore:
                 completion = await self._with_retries(client, request)
             record(request, completion)
-            done += 1
-            if done % PROGRESS_EVERY == 0 or done == len(requests):
-                log.info("%s: %d/%d requests answered", self.slug, done, len(requests))
+            failed += completion.error is not None
+            progress.advance(f" ({failed} failed)" if failed else "")
             return completion
 
         try:
