@@ -162,19 +162,7 @@ class FakeOpenAI:
         content = form["file"].file.read()
         if len(content) > self.max_batch_bytes:
             return error(400, f"File is larger than {self.max_batch_bytes} bytes")
-        file_id = f"file-{next(self.ids)}"
-        self.files[file_id] = {
-            "object": {
-                "id": file_id,
-                "object": "file",
-                "bytes": len(content),
-                "created_at": int(time.time()),
-                "filename": form["file"].filename,
-                "purpose": form["purpose"],
-                "status": "processed",
-            },
-            "content": content,
-        }
+        file_id = self._store(content, form["file"].filename, form["purpose"])
         return web.json_response(self.files[file_id]["object"])
 
     async def _file(self, request: web.Request) -> web.Response:
@@ -230,13 +218,13 @@ class FakeOpenAI:
             else:
                 answered.append(batch_line(line, 200, self.completion(line["body"])))
         if answered:
-            batch["output_file_id"] = self._store("\n".join(map(json.dumps, answered)) + "\n")
+            batch["output_file_id"] = self._store(jsonl(answered), "batch_output.jsonl", "batch_output")
         if failed:
-            batch["error_file_id"] = self._store("\n".join(map(json.dumps, failed)) + "\n")
+            batch["error_file_id"] = self._store(jsonl(failed), "batch_errors.jsonl", "batch_output")
         batch["request_counts"] |= {"completed": len(answered), "failed": len(failed)}
         batch["status"] = "expired" if expiring else "completed"
 
-    def _store(self, content: str) -> str:
+    def _store(self, content: bytes, filename: str, purpose: str) -> str:
         file_id = f"file-{next(self.ids)}"
         self.files[file_id] = {
             "object": {
@@ -244,11 +232,11 @@ class FakeOpenAI:
                 "object": "file",
                 "bytes": len(content),
                 "created_at": int(time.time()),
-                "filename": "batch_output.jsonl",
-                "purpose": "batch_output",
+                "filename": filename,
+                "purpose": purpose,
                 "status": "processed",
             },
-            "content": content.encode(),
+            "content": content,
         }
         return file_id
 
@@ -287,6 +275,10 @@ class FakeOpenAI:
 
 def error(status: int, message: str, headers: dict | None = None) -> web.Response:
     return web.json_response({"error": {"message": message, "type": "test"}}, status=status, headers=headers)
+
+
+def jsonl(lines: list[dict]) -> bytes:
+    return "".join(json.dumps(line) + "\n" for line in lines).encode()
 
 
 def public(batch: dict) -> dict:

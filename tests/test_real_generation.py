@@ -6,7 +6,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,9 +13,7 @@ import polars as pl
 import pytest
 import yaml
 from openai_server import FakeOpenAI
-from test_workflow import snakemake
-
-from conftest import REPO
+from test_workflow import snakemake, snakemake_command
 
 KEY = "sk-culturalign-test-9f8e7d6c5b4a"
 API_MODEL = "gpt-4o-mini-2024-07-18"  # priced in resources/prices.csv: 0.15 / 0.60 USD per million
@@ -133,14 +130,7 @@ def test_a_refused_key_fails_fast_naming_the_model_never_the_key(server, tmp_pat
 
 def start_snakemake(study: Path, *arguments) -> subprocess.Popen:
     return subprocess.Popen(
-        [
-            sys.executable, "-m", "snakemake",
-            "--snakefile", str(REPO / "Snakefile"),
-            "--directory", str(study),
-            "--configfile", str(study / "config.yaml"),
-            "--cores", "2",
-            *arguments,
-        ],
+        snakemake_command(study, *arguments),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its own process group: the kill takes the job with it

@@ -10,22 +10,21 @@ import yaml
 from conftest import REPO
 
 
+def snakemake_command(study, *arguments):
+    return [
+        sys.executable, "-m", "snakemake",
+        "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(study),
+        "--configfile", str(study / "config.yaml"),
+        "--cores", "2",
+        *arguments,
+    ]  # fmt: skip
+
+
 def snakemake(study, *arguments, config=None):
     if config is not None:
         (study / "config.yaml").write_text(yaml.safe_dump(config))
-    return subprocess.run(
-        [
-            sys.executable, "-m", "snakemake",
-            "--snakefile", str(REPO / "Snakefile"),
-            "--directory", str(study),
-            "--configfile", str(study / "config.yaml"),
-            "--cores", "2",
-            *arguments,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )  # fmt: skip
+    return subprocess.run(snakemake_command(study, *arguments), capture_output=True, text=True, timeout=600)
 
 
 SMALL_DEMO = {

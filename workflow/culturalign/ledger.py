@@ -30,6 +30,18 @@ def load_prices(path: str | Path) -> dict[str, tuple[float, float]]:
     }
 
 
+def cost_usd(
+    prompt_tokens: int, completion_tokens: int, price: tuple[float, float] | None, batch: bool
+) -> float | None:
+    """Dollars for the tokens at a model's price per million (the Batch API at its discount);
+    None without a price."""
+    if price is None:
+        return None
+    return (
+        (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6 * (BATCH_DISCOUNT if batch else 1.0)
+    )
+
+
 def ledger_row(
     responses: pl.DataFrame,
     *,
@@ -46,10 +58,7 @@ def ledger_row(
     sent = responses.filter(~pl.col("cached"))
     prompt_tokens = int(sent["prompt_tokens"].sum())
     completion_tokens = int(sent["completion_tokens"].sum())
-    cost = None
-    if price is not None:
-        cost = (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6
-        cost *= BATCH_DISCOUNT if batch else 1.0
+    cost = cost_usd(prompt_tokens, completion_tokens, price, batch)
     return pl.DataFrame(
         [
             {
@@ -114,10 +123,7 @@ def estimate_run(
     )
     per_request = max_tokens if typical_completion is None else min(max_tokens, typical_completion)
     completion_tokens = round(per_request * len(requests))
-    cost = None
-    if price is not None:
-        cost = (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6
-        cost *= BATCH_DISCOUNT if batch else 1.0
+    cost = cost_usd(prompt_tokens, completion_tokens, price, batch)
     return pl.DataFrame(
         [
             {
