@@ -111,3 +111,8 @@ def test_rendering_fails_on_an_unknown_placeholder(scored):
     design = pl.DataFrame({"prompt_id": ["0-0"], "item": ["f118"], "template_id": [0], "variation_id": [0]})
     with pytest.raises(Exception, match="topc"):
         render_prompts(design, broken)
+
+
+def test_fewer_prompts_than_items_gives_distinct_items():
+    design = sample_prompt_design({f"item{i}": 5 for i in range(32)}, 5, seed=2, templates=10)
+    assert design.height == 5 and design["item"].n_unique() == 5

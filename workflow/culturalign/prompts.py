@@ -108,6 +108,8 @@ def sample_prompt_design(variations: dict[str, int], prompts: int, seed: int, te
     counts[rng.permutation(len(keys))[: prompts % len(keys)]] += 1
     rows = []
     for key, count in zip(keys, counts, strict=True):
+        if count == 0:  # fewer prompts than items
+            continue
         pairs = templates * variations[key]
         order = np.concatenate([rng.permutation(pairs) for _ in range(-(-count // pairs))])[:count]
         rows += [(key, int(pair // variations[key]), int(pair % variations[key])) for pair in order]

@@ -1,0 +1,96 @@
+"""The workflow's vLLM path end to end, on CPU: Snakemake itself runs in the vLLM virtualenv
+(tests/vllm_venv.py) with a tiny random Llama. One job loads the model once for all languages and
+seeds; a language added later is generated alone, and the runs already done stay done."""
+
+import json
+import os
+import subprocess
+
+import polars as pl
+import pytest
+import yaml
+from test_vllm_backend import ENGINE, ENVIRONMENT, OFFLINE
+
+from conftest import REPO
+
+pytestmark = pytest.mark.vllm
+PROMPTS = 5
+
+
+@pytest.fixture(scope="module")
+def python():
+    from vllm_venv import vllm_python
+
+    return vllm_python(REPO)
+
+
+def run(python, *arguments, **options):
+    return subprocess.run(
+        [str(python), *map(str, arguments)],
+        env=ENVIRONMENT | dict(os.environ) | OFFLINE,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        **options,
+    )
+
+
+def snakemake(python, study, languages):
+    config = {
+        "survey": {
+            "path": "data/survey.sav",
+            "countries": ["US", "DK", "NL"],
+            "synthetic": {"enabled": True, "seed": 1, "respondents_per_country": 100},
+        },
+        "languages": languages,
+        "seeds": [0, 1],
+        "prompts_per_seed": PROMPTS,
+        "models": {
+            "uniform": {"backend": "simulated", "respondent": "uniform"},
+            "tiny": {
+                "backend": "vllm",
+                "model": str(study / "model"),
+                "engine": ENGINE,
+                "sampling": {"max_tokens": 12},
+            },
+        },
+    }
+    (study / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run(
+        python, "-m", "snakemake", "--snakefile", REPO / "Snakefile", "--directory", study,
+        "--configfile", study / "config.yaml", "--cores", "2", "generation",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-5000:]
+    return result
+
+
+def test_one_model_job_serves_every_run_and_a_new_language_runs_alone(python, tmp_path):
+    built = run(python, REPO / "tests" / "tiny_llm.py", tmp_path / "model")
+    assert built.returncode == 0, built.stderr[-3000:]
+
+    snakemake(python, tmp_path, ["en", "da"])
+    log = (tmp_path / "logs/generate_vllm/tiny.log").read_text()
+    assert log.count("loading") == 1 and f"{2 * 2 * PROMPTS} requests to generate over 4 runs" in log
+    done = {}
+    for language in ("en", "da"):
+        for seed in (0, 1):
+            path = tmp_path / f"results/responses/tiny/{language}/{seed}.parquet"
+            responses = pl.read_parquet(path)
+            assert responses.height == PROMPTS and responses["error"].null_count() == PROMPTS
+            assert (responses["completion_tokens"] >= 1).all() and not responses["cached"].any()
+            done[path] = path.stat().st_mtime_ns
+    ledger = pl.read_csv(tmp_path / "results/ledger.csv").filter(model="tiny")
+    assert ledger["requests"].to_list() == [PROMPTS] * 4 and ledger["cached"].sum() == 0
+    assert ledger["cost_usd"].null_count() == 4 and (ledger["seconds"] > 0).all()
+
+    result = snakemake(python, tmp_path, ["en", "da", "nl"])
+    log = (tmp_path / "logs/generate_vllm/tiny.log").read_text()
+    assert log.count("loading") == 1 and f"{2 * PROMPTS} requests to generate over 6 runs" in log
+    assert all(path.stat().st_mtime_ns == mtime for path, mtime in done.items()), result.stderr[-3000:]
+    manifest = json.loads((tmp_path / "results/vllm/tiny.json").read_text())
+    assert {run: len(entry["fresh"]) for run, entry in manifest.items()} == {
+        "en/0": 0, "en/1": 0, "da/0": 0, "da/1": 0, "nl/0": PROMPTS, "nl/1": PROMPTS,
+    }  # fmt: skip
+    for seed in (0, 1):
+        responses = pl.read_parquet(tmp_path / f"results/responses/tiny/nl/{seed}.parquet")
+        assert responses["error"].null_count() == PROMPTS and not responses["cached"].any()

