@@ -6,7 +6,8 @@ or in a batch), checks the bearer key, and injects faults on request. A prompt c
 marker meets that fault on its first two attempts: 429 with Retry-After, 500, a malformed body,
 a dropped connection, a slow answer; in a batch, `[batch-500]` fails that line. Batches complete
 `batch_seconds` after they are created; `expire_after` makes a batch expire after answering only
-that many of its lines; files and batches above `max_batch_requests`/`max_batch_bytes` are
+that many of its lines; `responder` writes the answers a test needs (a judge's JSON, a
+translation); files and batches above `max_batch_requests`/`max_batch_bytes` are
 refused, as the real API refuses them.
 
 Run it in a thread (`with FakeOpenAI() as server`), or as its own process for benchmarks:
@@ -20,6 +21,7 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from itertools import count
 
 from aiohttp import web
@@ -40,6 +42,7 @@ class FakeOpenAI:
         expire_after: int | None = None,
         max_batch_requests: int = 50_000,
         max_batch_bytes: int = 200_000_000,
+        responder: Callable[[dict], str] | None = None,
     ):
         self.api_key = api_key
         self.models = set(models)
@@ -49,6 +52,7 @@ class FakeOpenAI:
         self.expire_after = expire_after
         self.max_batch_requests = max_batch_requests
         self.max_batch_bytes = max_batch_bytes
+        self.responder = responder
         self.answered: Counter[str] = Counter()
         self.attempts: Counter[str] = Counter()
         self.files: dict[str, dict] = {}
@@ -114,11 +118,10 @@ class FakeOpenAI:
         return await handler(request)
 
     def completion(self, body: dict) -> dict:
-        """The answer to one chat request, counted."""
+        """The answer to one chat request, counted: from `responder` (the request body in, the
+        assistant's text out) when the test gives one, else a numbered list about the prompt."""
         prompt = body["messages"][-1]["content"]
-        answer = "Summaries:\n" + "\n".join(
-            f"{n}. Person {n} answers about: {prompt[:40]}" for n in range(1, 11)
-        )
+        answer = self.responder(body) if self.responder else numbered_list(prompt)
         self.answered[prompt] += 1
         return {
             "id": f"chatcmpl-{next(self.ids)}",
@@ -271,6 +274,10 @@ class FakeOpenAI:
 
     async def _answered(self, request: web.Request) -> web.Response:
         return web.json_response(dict(self.answered))
+
+
+def numbered_list(prompt: str) -> str:
+    return "Summaries:\n" + "\n".join(f"{n}. Person {n} answers about: {prompt[:40]}" for n in range(1, 11))
 
 
 def error(status: int, message: str, headers: dict | None = None) -> web.Response:
