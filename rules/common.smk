@@ -43,7 +43,13 @@ MODELS = config["models"]
 LANGUAGES = config["languages"]
 SEEDS = config["seeds"]
 JUDGED_IMPORT = config["judged_import"]
-RUNS = list(itertools.product(MODELS, LANGUAGES, SEEDS))
+# Models with evaluate: false are tools only (judges, translators): they answer no survey prompts.
+EVALUATED = [
+    slug for slug, settings in MODELS.items() if settings.get("evaluate", True)
+]
+RUNS = list(itertools.product(EVALUATED, LANGUAGES, SEEDS))
+JUDGES = config["judges"]
+LLM_JUDGES = [JUDGES["primary"], *JUDGES["secondary"]] if JUDGES["primary"] else []
 if JUDGED_IMPORT:
     # A re-analysis: models, languages and seeds are those of the imported table.
     try:
@@ -55,10 +61,12 @@ if JUDGED_IMPORT:
     except JudgedImportError as error:
         raise WorkflowError(str(error)) from None
     RUNS = runs_of(IMPORTED)
+    LLM_JUDGES = []
     MODELS = {
         model: {"backend": "imported", "family": family}
         for model, family in IMPORTED.select("model", "family").unique().iter_rows()
     }
+    EVALUATED = list(MODELS)
     LANGUAGES = sorted({language for _, language, _ in RUNS})
     SEEDS = sorted({seed for _, _, seed in RUNS})
 CAPABILITIES_FILE = (
@@ -66,6 +74,7 @@ CAPABILITIES_FILE = (
 )
 PRICES_FILE = RESOURCES / "prices.csv"
 COMPLETION_CACHE = "results/cache/completions.sqlite"
+JUDGE_TEMPLATE = RESOURCES / "judge" / "prompt.jinja"
 # Not a Snakemake output: a killed job's state must survive for the next run to resume its batches.
 BATCH_STATE = "results/batches/{model}/{language}/{seed}.json"
 VLLM_MANIFEST = "results/vllm/{model}.json"
@@ -75,6 +84,7 @@ wildcard_constraints:
     model="|".join(map(re.escape, MODELS)) or "(?!)",
     language="|".join(map(re.escape, LANGUAGES)),
     seed=r"\d+",
+    judge="|".join(map(re.escape, LLM_JUDGES)) or "(?!)",
 
 
 report: "../workflow/report/workflow.rst"
@@ -96,12 +106,21 @@ def per_model_language_seed(pattern):
 def unjudged_models():
     """Real models, whose answers need an LLM judge (judges.primary); simulated respondents are
     read by the simulated reader."""
-    if config["judges"]["primary"] is not None:
+    if LLM_JUDGES:
         return []
     return [
         slug
-        for slug, settings in MODELS.items()
-        if settings["backend"] not in ("simulated", "imported")
+        for slug in EVALUATED
+        if MODELS[slug]["backend"] not in ("simulated", "imported")
+    ]
+
+
+def per_judge_and_run(pattern):
+    """`pattern` filled in for every LLM judge and every run."""
+    return [
+        pattern.format(judge=judge, model=model, language=language, seed=seed)
+        for judge in LLM_JUDGES
+        for model, language, seed in model_language_seeds()
     ]
 
 
@@ -120,6 +139,9 @@ def final_targets():
             + ["results/ledger.csv"]
         )
     if MODELS:
+        targets += ["results/language_fidelity.csv"] if not JUDGED_IMPORT else []
+        targets += ["results/judge_agreement.csv"] if JUDGES["secondary"] else []
+        targets += ["results/judge_gold.csv"] if JUDGES["gold"] else []
         targets += [
             "results/alignment.parquet",
             "results/consistency.parquet",
@@ -184,8 +206,8 @@ def judged_models_only(wildcards):
     if wildcards.model in unjudged_models():
         raise WorkflowError(
             f"{CONFIG_SOURCE}: models.{wildcards.model} is a real model; its responses need an LLM "
-            f"judge (judges.primary), which this version does not have yet. "
-            f"Run `snakemake generation` to collect its responses."
+            f"judge: set judges.primary to a model slug under models. "
+            f"`snakemake generation` collects its responses without judging them."
         )
     return []
 
@@ -199,7 +221,7 @@ def rq1_models():
     """The models RQ1 is fitted on: as configured, else all but the RQ2 reference."""
     chosen = config["regression"]["rq1"]["models"]
     reference = config["regression"]["rq2"]["reference"]
-    return chosen or [slug for slug in MODELS if slug != reference]
+    return chosen or [slug for slug in EVALUATED if slug != reference]
 
 
 def capability_names():
@@ -264,7 +286,7 @@ def check_rq1_capabilities():
 
 if unjudged_models():
     logger.warning(
-        "{}: {} need an LLM judge (judges.primary), which this version does not have yet: "
+        "{}: {} need an LLM judge (set judges.primary to a model slug under models): "
         "the study stops after generation (results/responses/, results/ledger.csv).".format(
             CONFIG_SOURCE, ", ".join(unjudged_models())
         )

@@ -75,6 +75,7 @@ rule generate:
 rule ledger:
     input:
         per_model_language_seed("results/ledger/generate/{model}/{language}/{seed}.csv"),
+        per_judge_and_run("results/ledger/judge/{judge}/{model}/{language}/{seed}.csv"),
     output:
         "results/ledger.csv",
     log:
@@ -88,7 +89,7 @@ rule ledger:
 rule generation:
     input:
         per_model_language_seed("results/responses/{model}/{language}/{seed}.parquet"),
-        "results/ledger.csv",
+        per_model_language_seed("results/ledger/generate/{model}/{language}/{seed}.csv"),
 
 
 rule estimate_cost:

@@ -1,18 +1,99 @@
 # Judging stage: statements, filters (list format, prompted language) and stance labels.
+#
+# With judges.primary, LLM judges label every run (llm_judge, one job per judge and run, through
+# the same backends, cache, Batch API and ledger as generation); the primary judge's labels are
+# the study's. Without one, the simulated reader reads the simulated respondents.
 
 
-rule judge:
+if LLM_JUDGES:
+
+    rule llm_judge:
+        input:
+            responses="results/responses/{model}/{language}/{seed}.parquet",
+            item_bank=ITEMS_FILE,
+            template=JUDGE_TEMPLATE,
+            prices=PRICES_FILE,
+        output:
+            labels="results/judge_labels/{judge}/{model}/{language}/{seed}.parquet",
+            ledger="results/ledger/judge/{judge}/{model}/{language}/{seed}.csv",
+        log:
+            "logs/llm_judge/{judge}/{model}/{language}/{seed}.log",
+        benchmark:
+            "results/benchmarks/llm_judge/{judge}/{model}/{language}/{seed}.tsv"
+        conda:
+            "../envs/core.yaml"
+        params:
+            settings=lookup(dpath="models/{judge}", within=config),
+            cache=COMPLETION_CACHE,
+            state="results/batches/judge/{judge}/{model}/{language}/{seed}.json",
+            min_statements=config["judging"]["min_statements"],
+            language_from=JUDGES["language_from"],
+        script:
+            "../workflow/scripts/llm_judge.py"
+
+    rule judge:
+        input:
+            "results/judge_labels/{}/{{model}}/{{language}}/{{seed}}.parquet".format(
+                JUDGES["primary"]
+            ),
+        output:
+            "results/judged/{model}/{language}/{seed}.parquet",
+        log:
+            "logs/judge/{model}/{language}/{seed}.log",
+        conda:
+            "../envs/core.yaml"
+        script:
+            "../workflow/scripts/primary_judge.py"
+
+    rule judge_agreement:
+        input:
+            labels=per_judge_and_run(
+                "results/judge_labels/{judge}/{model}/{language}/{seed}.parquet"
+            ),
+            gold=JUDGES["gold"] or [],
+        output:
+            agreement="results/judge_agreement.csv",
+            gold="results/judge_gold.csv" if JUDGES["gold"] else [],
+        log:
+            "logs/judge_agreement.log",
+        conda:
+            "../envs/core.yaml"
+        params:
+            bootstrap=JUDGES["bootstrap"],
+            seed=JUDGES["seed"],
+        script:
+            "../workflow/scripts/judge_agreement.py"
+
+else:
+
+    rule judge:
+        input:
+            responses="results/responses/{model}/{language}/{seed}.parquet",
+            phrase_banks=phrase_banks,
+            real_model_check=judged_models_only,
+        output:
+            "results/judged/{model}/{language}/{seed}.parquet",
+        log:
+            "logs/judge/{model}/{language}/{seed}.log",
+        conda:
+            "../envs/core.yaml"
+        params:
+            min_statements=config["judging"]["min_statements"],
+        script:
+            "../workflow/scripts/judge.py"
+
+
+rule language_fidelity:
     input:
-        responses="results/responses/{model}/{language}/{seed}.parquet",
-        phrase_banks=phrase_banks,
-        real_model_check=judged_models_only,
+        per_model_language_seed("results/judged/{model}/{language}/{seed}.parquet"),
     output:
-        "results/judged/{model}/{language}/{seed}.parquet",
+        "results/language_fidelity.csv",
     log:
-        "logs/judge/{model}/{language}/{seed}.log",
+        "logs/language_fidelity.log",
     conda:
         "../envs/core.yaml"
     params:
+        runs=model_language_seeds(),
         min_statements=config["judging"]["min_statements"],
     script:
-        "../workflow/scripts/judge.py"
+        "../workflow/scripts/language_fidelity.py"

@@ -137,8 +137,18 @@ def _model_problems(config: dict, countries: list[str]) -> Iterator[str]:
             continue
         if slug not in config["models"]:
             yield f"judges.{key}: {slug!r} is not a model slug under models"
-        else:
-            yield f"judges.{key}: LLM judges are not available in this version; leave judges empty"
+        elif config["models"][slug]["backend"] != "openai":
+            yield (
+                f"judges.{key}: {slug!r} has backend {config['models'][slug]['backend']!r}; judges run "
+                f"through the openai backend (for an open-weight judge, serve it with `vllm serve` "
+                f"and give its base_url)"
+            )
+    if judges["secondary"] and judges["primary"] is None:
+        yield "judges.secondary: secondary judges need a primary judge (judges.primary)"
+    if judges["primary"] in judges["secondary"]:
+        yield f"judges.secondary: {judges['primary']!r} is already the primary judge"
+    if judges["gold"] is not None and not Path(judges["gold"]).is_file():
+        yield f"judges.gold: file {judges['gold']} not found (relative to the working directory)"
 
 
 def _survey_source_problems(survey: dict, item_keys: list[str]) -> Iterator[str]:

@@ -21,7 +21,8 @@ JUDGED_SCHEMA = {
     "valid": pl.Boolean,
     "status": pl.String,
 }
-STATUSES = ("kept", "wrong_language", "malformed", "error")
+# unjudged: the LLM judge gave no usable labels, even when asked twice
+STATUSES = ("kept", "wrong_language", "malformed", "error", "unjudged")
 UNKNOWN_LANGUAGE = "unknown"
 
 # A list entry: optional bullet or bold marker, a number of one or two digits, then ".", ")" or ":",
@@ -108,3 +109,36 @@ def judge_responses(
             for index, (statement, label) in enumerate(zip(statements, labels, strict=True), start=1)
         ]
     return pl.DataFrame(rows, schema=JUDGED_SCHEMA)
+
+
+def language_fidelity(judged: pl.DataFrame, min_statements: int) -> pl.DataFrame:
+    """Low-resource language support per (model, language), over seeds: of the responses with an
+    answer, the share written in the prompted language and the share in the list format; with an
+    LLM judge, how often the judge's language and the offline identifier's disagree.
+
+    `judged` holds the statement rows of many runs, with model, language and seed columns."""
+    responses = judged.unique(["model", "language", "seed", "prompt_id"]).filter(pl.col("status") != "error")
+    statements = judged.group_by("model", "language", "seed", "prompt_id").agg(
+        statements=pl.col("statement").drop_nulls().len()
+    )
+    responses = responses.join(statements, on=["model", "language", "seed", "prompt_id"])
+    compared = (
+        [
+            (pl.col("judge_language") != pl.col("identified_language"))
+            .filter(pl.col("judge_language").is_not_null())
+            .mean()
+            .alias("judge_identifier_disagreement")
+        ]
+        if "identified_language" in responses.columns
+        else [pl.lit(None, dtype=pl.Float64).alias("judge_identifier_disagreement")]
+    )
+    return (
+        responses.group_by("model", "language", maintain_order=True)
+        .agg(
+            pl.len().alias("responses"),
+            (pl.col("response_language") == pl.col("language")).mean().alias("in_prompted_language"),
+            (pl.col("statements") >= min_statements).mean().alias("list_format"),
+            *compared,
+        )
+        .sort("model", "language")
+    )

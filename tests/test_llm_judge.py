@@ -1,0 +1,207 @@
+"""The LLM judge against a real local OpenAI-compatible server whose judges read the simulated
+respondents' text as the simulated reader does (one of them with planted noise and unusable
+answers): the known answers of the earlier stages must survive the LLM-judge path."""
+
+import hashlib
+import json
+import os
+import re
+from collections import Counter
+
+import polars as pl
+import pytest
+from openai_server import FakeOpenAI
+from test_workflow import snakemake
+
+from conftest import REPO
+from culturalign.items import load_items
+from culturalign.judge import SimulatedReader
+from culturalign.llm_judge import LABELS_SCHEMA, judge_parameters, parse_judgement
+from culturalign.phrase_bank import load_phrase_banks
+
+KEY = "sk-judge-test"
+ITEMS = load_items(REPO / "resources" / "items.yaml")
+BANKS = load_phrase_banks(sorted((REPO / "resources" / "simulated").glob("*.yaml")))
+
+
+def unit_draw(*parts) -> float:
+    """A reproducible number in [0, 1) from text."""
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()
+    return int(digest[:12], 16) / 16**12
+
+
+class StanceJudges:
+    """The server's judges: `reader-model` labels as the simulated reader does; `noisy-model`
+    replaces a share `flip` of those labels with another label and answers some prompts with
+    garbage: once (a retry fixes it) or always (the response stays unjudged)."""
+
+    def __init__(self, flip: float = 0.2, garbage_once: float = 0.1, garbage_always: float = 0.02):
+        self.reader = SimulatedReader(BANKS)
+        self.by_pro = {item.pro: key for key, item in ITEMS.items()}
+        self.flip, self.garbage_once, self.garbage_always = flip, garbage_once, garbage_always
+        self.seen: Counter[str] = Counter()
+
+    def __call__(self, body: dict) -> str:
+        prompt = body["messages"][-1]["content"]
+        assert body["response_format"]["json_schema"]["schema"] == LABELS_SCHEMA
+        item = self.by_pro[re.search(r"^PRO: (.*)$", prompt, flags=re.M).group(1)]
+        summary = re.search(r"<summary>\n(.*)\n</summary>", prompt, flags=re.S).group(1)
+        listed = re.search(r"as extracted:\n(.*?)\n\nFor each of", prompt, flags=re.S).group(1)
+        statements = [re.sub(r"^\d+\. ", "", line) for line in listed.splitlines()]
+        language = self.reader.language_of(item, summary)
+        labels = self.reader.labels(item, statements, language)
+        if body["model"] == "noisy-model":
+            self.seen[prompt] += 1
+            draw = unit_draw(prompt)
+            once = draw < self.garbage_always + self.garbage_once and self.seen[prompt] == 1
+            if draw < self.garbage_always or once:
+                return "Most are for it." if draw < 0.5 * self.garbage_always else '{"labels": ["pro"]}'
+            moved = {"pro": "con", "con": "null", "null": "pro"}
+            labels = [
+                moved[label] if unit_draw(prompt, index) < self.flip else label
+                for index, label in enumerate(labels)
+            ]
+        return json.dumps({"labels": labels, "language": language})
+
+
+def test_parse_judgement_accepts_only_complete_valid_labels():
+    assert parse_judgement('{"labels": ["pro", "CON", "null"], "language": "DA"}', 3) == (
+        ["pro", "con", "null"],
+        "da",
+        None,
+    )
+    assert parse_judgement('```json\n{"labels": ["pro"], "language": "en"}\n```', 1)[2] is None
+    assert parse_judgement("They mostly agree.", 2)[2] == "not JSON"
+    assert parse_judgement('{"labels": ["pro"], "language": "en"}', 2)[2] == "1 labels for 2 statements"
+    assert parse_judgement('{"labels": ["pro", "maybe"], "language": "en"}', 2)[2] == "unknown label 'maybe'"
+    assert parse_judgement('["pro"]', 1)[2] == "no labels list"
+    assert parse_judgement(None, 1)[2] == "no answer"
+    parameters = judge_parameters()
+    assert parameters["temperature"] == 0 and parameters["response_format"]["type"] == "json_schema"
+
+
+LANGUAGES = ["da", "pt"]
+CONFIG = {
+    "survey": {
+        "path": "data/survey.sav",
+        "countries": ["US", "DK", "PT", "BR"],
+        "synthetic": {"enabled": True, "seed": 3, "respondents_per_country": 600},
+        "consistency": {"repeats": 20},
+    },
+    "languages": LANGUAGES,
+    "seeds": [0],
+    "prompts_per_seed": 160,
+    "alignment": {"bootstrap": 200},
+    "self_consistency": {"repeats": 40},
+    "judges": {"primary": "reader", "secondary": ["noisy"], "bootstrap": 300},
+    "regression": {"rq1": {"models": ["native", "half-native"]}},
+    "models": {
+        "uniform": {"backend": "simulated", "respondent": "uniform"},
+        "native": {
+            "backend": "simulated",
+            "respondent": "population",
+            "population": "native",
+            "wrong_language_rate": 0.1,
+            "malformed_rate": 0.05,
+            "capability": {"da": 0.8, "pt": 0.7},
+        },
+        "half-native": {
+            "backend": "simulated",
+            "respondent": "mixture",
+            "mixture": {"native": 0.5, "uniform": 0.5},
+            "capability": {"da": 0.5, "pt": 0.4},
+        },
+    },
+}
+
+
+TARGETS = [
+    "results/alignment.parquet",
+    "results/filtering.parquet",
+    "results/judge_agreement.csv",
+    "results/language_fidelity.csv",
+    "results/ledger.csv",
+]
+
+
+@pytest.fixture(scope="module")
+def judged_study(tmp_path_factory):
+    study = tmp_path_factory.mktemp("judged")
+    judges = StanceJudges()
+    with FakeOpenAI(api_key=KEY, models=("reader-model", "noisy-model"), responder=judges) as server:
+        config = CONFIG | {
+            "models": CONFIG["models"]
+            | {
+                slug: {"backend": "openai", "model": f"{slug}-model", "base_url": server.base_url}
+                | {"evaluate": False}
+                for slug in ("reader", "noisy")
+            }
+        }
+        os.environ["OPENAI_API_KEY"] = KEY
+        try:
+            # RQ1 and RQ2 need more runs than this small study has
+            result = snakemake(study, *TARGETS, config=config)
+        finally:
+            del os.environ["OPENAI_API_KEY"]
+        assert result.returncode == 0, result.stderr[-4000:]
+        return study, server, judges
+
+
+def test_the_llm_judge_labels_every_statement_and_keeps_the_known_answers(judged_study):
+    study, _, _ = judged_study
+    runs = [(model, language) for model in ("uniform", "native", "half-native") for language in LANGUAGES]
+    for model, language in runs:
+        labels = pl.read_parquet(study / f"results/judge_labels/reader/{model}/{language}/0.parquet")
+        listed = labels.filter(pl.col("status") != "malformed")
+        assert listed["label"].null_count() == 0  # the reliable judge labelled every listed statement
+        assert (labels["identified_language"].is_not_null()).all()
+    assert not (study / "results/responses/reader").exists()  # judges answer no survey prompts
+    alignment = pl.read_parquet(study / "results/alignment.parquet").filter(
+        level="language", unit="topic", group=pl.col("language")
+    )
+    native = alignment.filter(model="native")["spearman"]
+    uniform = alignment.filter(model="uniform")["spearman"]
+    assert native.min() > 0.6 and uniform.abs().max() < 0.4
+    filtering = pl.read_parquet(study / "results/filtering.parquet").filter(model="native")
+    assert filtering["wrong_language_rate"].mean() == pytest.approx(0.1, abs=0.06)
+
+
+def test_unusable_judge_answers_are_retried_once_then_counted(judged_study):
+    study, _, judges = judged_study
+    noisy = pl.concat(
+        pl.read_parquet(study / f"results/judge_labels/noisy/native/{language}/0.parquet").unique("prompt_id")
+        for language in LANGUAGES
+    )
+    listed = noisy.filter(pl.col("status").is_in(["kept", "unjudged"]))
+    unjudged = listed.filter(status="unjudged")
+    assert 0 < unjudged.height < 0.08 * listed.height
+    assert set(unjudged["judge_problem"]) == {"not JSON", "1 labels for 10 statements"}
+    assert max(judges.seen.values()) == 2  # asked at most twice
+    retried = sum(count == 2 for count in judges.seen.values())
+    assert retried >= unjudged.height + 5  # the garbage-once answers were fixed by the retry
+
+
+def test_judge_agreement_measures_the_planted_noise(judged_study):
+    study, _, _ = judged_study
+    agreement = pl.read_csv(study / "results/judge_agreement.csv")
+    assert sorted(agreement["language"]) == LANGUAGES
+    assert set(zip(agreement["judge_a"], agreement["judge_b"], strict=True)) == {("noisy", "reader")}
+    # 20 % of labels moved to another: raw agreement 0.8, kappa below it
+    assert agreement["agreement"].to_list() == pytest.approx([0.8, 0.8], abs=0.03)
+    assert (agreement["kappa"] < agreement["agreement"]).all()
+    assert (agreement["kappa_low"] < agreement["kappa"]).all()
+    assert (agreement["kappa"] < agreement["kappa_high"]).all()
+
+
+def test_language_fidelity_and_the_judge_ledger(judged_study):
+    study, _, _ = judged_study
+    fidelity = pl.read_csv(study / "results/language_fidelity.csv")
+    native = fidelity.filter(model="native")
+    assert native["in_prompted_language"].to_list() == pytest.approx([0.9, 0.9], abs=0.06)
+    assert native["list_format"].to_list() == pytest.approx([0.95, 0.95], abs=0.05)
+    assert fidelity.filter(model="uniform")["in_prompted_language"].to_list() == [1.0, 1.0]
+    assert fidelity["judge_identifier_disagreement"].max() < 0.1
+    ledger = pl.read_csv(study / "results/ledger.csv")
+    judging = ledger.filter(pl.col("stage").str.starts_with("judge:"))
+    assert set(judging["stage"]) == {"judge:reader", "judge:noisy"}
+    assert judging.filter(stage="judge:reader")["requests"].sum() > 0.9 * 3 * 2 * 160

@@ -1,0 +1,195 @@
+"""The LLM judge: a configured model labels each statement `pro`, `con` or `null` against the
+item's two positions and names the response's language, as structured output (a JSON schema in
+the API's `response_format`).
+
+Our code splits the statements; the judge only labels them, so every judge sees the same
+statements. An answer that is not JSON, has the wrong number of labels or an unknown label is
+asked once more (under a new request key), then recorded as null labels with the reason, never a
+crash. Judge calls go through the same backends, cache, Batch API and ledger as generation.
+"""
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import jinja2
+import polars as pl
+
+from culturalign.backends import Backend, GenerationRequest
+from culturalign.cache import CompletionCache, request_key
+from culturalign.generate import RESPONSE_SCHEMA, generate_responses
+from culturalign.items import Item
+from culturalign.judge import UNKNOWN_LANGUAGE, response_status, split_statements
+
+LABELS = ("pro", "con", "null")
+ATTEMPTS = 2
+JUDGE_SAMPLING = {"temperature": 0.0, "max_tokens": 400}
+LABELS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "labels": {"type": "array", "items": {"type": "string", "enum": list(LABELS)}},
+        "language": {"type": "string"},
+    },
+    "required": ["labels", "language"],
+    "additionalProperties": False,
+}
+JUDGE_LABELS_SCHEMA = {
+    "prompt_id": pl.String,
+    "item": pl.String,
+    "statement_idx": pl.Int64,
+    "statement": pl.String,
+    "label": pl.String,
+    "response_language": pl.String,
+    "valid": pl.Boolean,
+    "status": pl.String,
+    "judge_language": pl.String,
+    "identified_language": pl.String,
+    "judge_problem": pl.String,
+}
+
+
+def judge_parameters() -> dict:
+    """Deterministic decoding and the labels' JSON schema as structured output."""
+    return JUDGE_SAMPLING | {
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "stance_labels", "strict": True, "schema": LABELS_SCHEMA},
+        }
+    }
+
+
+def load_judge_template(path: str | Path) -> jinja2.Template:
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    return environment.from_string(Path(path).read_text(encoding="utf-8"))
+
+
+def judge_request(
+    template: jinja2.Template,
+    item: Item,
+    text: str,
+    statements: list[str],
+    *,
+    prompt_id: str,
+    language: str,
+    seed: int,
+    settings: dict,
+    attempt: int,
+) -> GenerationRequest:
+    """The judge's request for one response. Its key covers the judge, the messages and the
+    attempt, not the run: the same response judged twice is the same request."""
+    content = template.render(pro=item.pro, con=item.con, response=text, statements=statements)
+    messages = ({"role": "user", "content": content},)
+    parameters = judge_parameters()
+    key = request_key(
+        settings["backend"],
+        settings.get("model", ""),
+        settings.get("base_url"),
+        messages,
+        parameters,
+        replicate=f"judge/attempt-{attempt}",
+    )
+    return GenerationRequest(prompt_id, item.key, language, seed, messages, parameters, key)
+
+
+def parse_judgement(text: str | None, count: int) -> tuple[list[str] | None, str | None, str | None]:
+    """(labels, language, problem) from a judge's answer; problem is None when it is usable."""
+    if text is None:
+        return None, None, "no answer"
+    stripped = text.strip().removeprefix("```json").removeprefix("```").removesuffix("```")
+    try:
+        answer = json.loads(stripped)
+    except ValueError:
+        return None, None, "not JSON"
+    if not isinstance(answer, dict) or not isinstance(answer.get("labels"), list):
+        return None, None, "no labels list"
+    labels = [str(label).strip().lower() for label in answer["labels"]]
+    unknown = [label for label in labels if label not in LABELS]
+    if unknown:
+        return None, None, f"unknown label {unknown[0]!r}"
+    if len(labels) != count:
+        return None, None, f"{len(labels)} labels for {count} statements"
+    language = answer.get("language")
+    language = str(language).strip().lower() if language else UNKNOWN_LANGUAGE
+    return labels, language, None
+
+
+def judge_with_llm(
+    responses: pl.DataFrame,
+    items: dict[str, Item],
+    template: jinja2.Template,
+    backend: Backend,
+    cache: CompletionCache | None,
+    *,
+    settings: dict,
+    language: str,
+    seed: int,
+    min_statements: int,
+    language_from: str,
+    identify: Callable[[str | None], str],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One row per statement (one row without a statement for a response without any) with the
+    judge's label, both languages and the response's status, and the judge's calls (for the
+    ledger). Responses without the list format are not sent to the judge."""
+    statements, judged = {}, {}
+    pending = []
+    for prompt_id, item, text in responses.select("prompt_id", "item", "text").iter_rows():
+        statements[prompt_id] = split_statements(text)
+        if text is not None and len(statements[prompt_id]) >= min_statements:
+            pending.append((prompt_id, item, text))
+    calls = []
+    problems: dict[str, str] = {}
+    for attempt in range(ATTEMPTS):
+        if not pending:
+            break
+        requests = [
+            judge_request(
+                template,
+                items[item],
+                text,
+                statements[prompt_id],
+                prompt_id=prompt_id,
+                language=language,
+                seed=seed,
+                settings=settings,
+                attempt=attempt,
+            )
+            for prompt_id, item, text in pending
+        ]
+        answers, _ = generate_responses(requests, backend, cache)
+        calls.append(answers)
+        retry = []
+        for (prompt_id, item, text), answer in zip(pending, answers["text"], strict=True):
+            labels, judge_language, problem = parse_judgement(answer, len(statements[prompt_id]))
+            if problem is None:
+                judged[prompt_id] = (labels, judge_language)
+                problems.pop(prompt_id, None)
+            else:
+                problems[prompt_id] = problem
+                retry.append((prompt_id, item, text))
+        pending = retry
+    rows = []
+    for prompt_id, item, text in responses.select("prompt_id", "item", "text").iter_rows():
+        labels, judge_language = judged.get(prompt_id, (None, None))
+        identified = identify(text)
+        # The identifier speaks for responses the judge never saw (no list) or could not read.
+        chosen = (judge_language if language_from == "judge" else None) or identified
+        status = response_status(text, statements[prompt_id], chosen, language, min_statements)
+        if labels is None and status == "kept":
+            status = "unjudged"
+        base = {
+            "prompt_id": prompt_id,
+            "item": item,
+            "response_language": chosen,
+            "valid": status == "kept",
+            "status": status,
+            "judge_language": judge_language,
+            "identified_language": identified,
+            "judge_problem": problems.get(prompt_id),
+        }
+        if not statements[prompt_id]:
+            rows.append(base | {"statement_idx": None, "statement": None, "label": None})
+        for index, statement in enumerate(statements[prompt_id], start=1):
+            label = labels[index - 1] if labels is not None else None
+            rows.append(base | {"statement_idx": index, "statement": statement, "label": label})
+    table = pl.DataFrame(rows, schema=JUDGE_LABELS_SCHEMA)
+    return table, pl.concat(calls) if calls else pl.DataFrame(schema=RESPONSE_SCHEMA)
