@@ -8,6 +8,7 @@ configfile: "config.yaml"
 
 include: "rules/common.smk"
 include: "rules/survey.smk"
+include: "rules/translate.smk"
 include: "rules/prompts.smk"
 include: "rules/generate.smk"
 include: "rules/judge.smk"

@@ -39,15 +39,21 @@ rule alignment:
 
 rule consistency:
     input:
-        per_model_language_seed("results/consistency/{model}/{language}/{seed}.parquet"),
+        parts=per_model_language_seed(
+            "results/consistency/{model}/{language}/{seed}.parquet"
+        ),
+        # with several judges, their agreement measures the primary judge's reliability
+        agreement="results/judge_agreement.csv" if JUDGES["secondary"] else [],
     output:
         "results/consistency.parquet",
     log:
         "logs/consistency/all.log",
     conda:
         "../envs/core.yaml"
+    params:
+        primary_judge=JUDGES["primary"],
     script:
-        "../workflow/scripts/concat_tables.py"
+        "../workflow/scripts/consistency.py"
 
 
 if JUDGED_IMPORT:

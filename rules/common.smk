@@ -10,7 +10,7 @@ from snakemake.logging import logger
 from culturalign.config import ConfigError, apply_schema, check_config
 from culturalign.items import ItemsError, load_items, select_items
 from culturalign.phrase_bank import available_languages, phrase_bank_path
-from culturalign.prompts import templates_path, topics_path
+from culturalign.prompts import templates_path, topics_path, translated_languages
 from culturalign.regression import (
     RegressionError,
     load_capabilities,
@@ -75,6 +75,11 @@ CAPABILITIES_FILE = (
 PRICES_FILE = RESOURCES / "prices.csv"
 COMPLETION_CACHE = "results/cache/completions.sqlite"
 JUDGE_TEMPLATE = RESOURCES / "judge" / "prompt.jinja"
+TRANSLATOR = config["translation"]["translator"]
+# Languages whose prompt resources are machine-translated (results/translations/); a report must
+# say so beside their results.
+TRANSLATED_LANGUAGES = translated_languages(RESOURCES, config["languages"], TRANSLATOR)
+TRANSLATE_TEMPLATE = RESOURCES / "translate" / "prompt.jinja"
 # Not a Snakemake output: a killed job's state must survive for the next run to resume its batches.
 BATCH_STATE = "results/batches/{model}/{language}/{seed}.json"
 VLLM_MANIFEST = "results/vllm/{model}.json"
@@ -156,11 +161,23 @@ def final_targets():
 
 
 def prompt_resources(wildcards):
-    """The prompt templates and topic paraphrases of one language."""
+    """The prompt templates and topic paraphrases of one language, hand-written or translated."""
+    if wildcards.language in TRANSLATED_LANGUAGES:
+        return [
+            f"results/translations/{wildcards.language}/templates.yaml",
+            f"results/translations/{wildcards.language}/topics.yaml",
+        ]
     files = [templates_path(RESOURCES, wildcards.language)]
     if wildcards.language != "en":
         files.append(topics_path(RESOURCES, wildcards.language))
     return files
+
+
+def translation_ledgers():
+    """The translator's ledger part of every translated language."""
+    return [
+        f"results/ledger/translate/{language}.csv" for language in TRANSLATED_LANGUAGES
+    ]
 
 
 def phrase_banks(wildcards):

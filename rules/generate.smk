@@ -76,6 +76,7 @@ rule ledger:
     input:
         per_model_language_seed("results/ledger/generate/{model}/{language}/{seed}.csv"),
         per_judge_and_run("results/ledger/judge/{judge}/{model}/{language}/{seed}.csv"),
+        translation_ledgers(),
     output:
         "results/ledger.csv",
     log:

@@ -22,6 +22,7 @@ rule rq1:
         given_capabilities=given_capabilities(),
         languages=LANGUAGES,
         observations=config["regression"]["rq1"]["observations"],
+        consistency=config["regression"]["rq1"]["consistency"],
         replicates=config["regression"]["rq1"]["replicates"],
         bootstrap_seed=config["alignment"]["seed"],
         runs=rq1_runs(),

@@ -112,16 +112,17 @@ def test_alignment_units_and_perfect_order():
 def test_self_consistency_never_pairs_a_response_with_itself():
     one_each = pl.DataFrame(
         {"prompt_id": ["a", "b", "c"], "item": ["x", "y", "z"], "pro_score": [0.1, 0.5, 0.9]}
-    )
+    ).with_columns(pro=pl.col("pro_score") * 10, con=10 - pl.col("pro_score") * 10)
     lonely = model_consistency(one_each, model="m", language="da", seed=0)
     assert lonely["n_items"][0] == 0 and lonely["consistency"][0] is None
+    assert lonely["stances_per_response"][0] == pytest.approx(10)
     twins = pl.DataFrame(
         {
             "prompt_id": [f"{item}{r}" for item in "abcdef" for r in range(2)],
             "item": [item for item in "abcdef" for _ in range(2)],
             "pro_score": [score for score in [0.1, 0.3, 0.2, 0.9, 0.6, 0.5] for _ in range(2)],
         }
-    )
+    ).with_columns(pro=pl.col("pro_score") * 8, con=8 - pl.col("pro_score") * 8)
     perfect = model_consistency(twins, model="m", language="da", seed=0, repeats=50).row(0, named=True)
     assert perfect["consistency"] == pytest.approx(1.0) and perfect["n_items"] == 6
 

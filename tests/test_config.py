@@ -76,6 +76,17 @@ def test_schema_errors_name_file_and_key(items, config, message):
         ),
         (synthetic(judges={"primary": "nobody"}), r"judges\.primary: 'nobody' is not a model slug"),
         (
+            synthetic(
+                judges={"primary": "sim"}, models={"sim": {"backend": "simulated", "respondent": "uniform"}}
+            ),
+            r"judges\.primary: 'sim' has backend 'simulated'; judges run through the openai backend",
+        ),
+        (synthetic(judges={"secondary": ["x"]}), r"judges\.secondary: secondary judges need a primary judge"),
+        (
+            synthetic(regression={"rq1": {"consistency": "corrected"}}),
+            r"regression\.rq1\.consistency: 'corrected' needs judges\.secondary",
+        ),
+        (
             {"survey": {"synthetic": {"enabled": True}, "countries": ["DK", "KE"]}},
             r"survey\.countries: the synthetic survey has no interview languages for \['KE'\]",
         ),

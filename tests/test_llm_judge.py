@@ -121,6 +121,7 @@ TARGETS = [
     "results/judge_agreement.csv",
     "results/language_fidelity.csv",
     "results/ledger.csv",
+    "results/consistency.parquet",
 ]
 
 
@@ -128,6 +129,7 @@ TARGETS = [
 def judged_study(tmp_path_factory):
     study = tmp_path_factory.mktemp("judged")
     judges = StanceJudges()
+    os.environ["OPENAI_API_KEY"] = KEY
     with FakeOpenAI(api_key=KEY, models=("reader-model", "noisy-model"), responder=judges) as server:
         config = CONFIG | {
             "models": CONFIG["models"]
@@ -137,14 +139,11 @@ def judged_study(tmp_path_factory):
                 for slug in ("reader", "noisy")
             }
         }
-        os.environ["OPENAI_API_KEY"] = KEY
-        try:
-            # RQ1 and RQ2 need more runs than this small study has
-            result = snakemake(study, *TARGETS, config=config)
-        finally:
-            del os.environ["OPENAI_API_KEY"]
+        # RQ1 and RQ2 need more runs than this small study has
+        result = snakemake(study, *TARGETS, config=config)
         assert result.returncode == 0, result.stderr[-4000:]
-        return study, server, judges
+        yield study, config, judges
+    del os.environ["OPENAI_API_KEY"]
 
 
 def test_the_llm_judge_labels_every_statement_and_keeps_the_known_answers(judged_study):
@@ -205,3 +204,37 @@ def test_language_fidelity_and_the_judge_ledger(judged_study):
     judging = ledger.filter(pl.col("stage").str.starts_with("judge:"))
     assert set(judging["stage"]) == {"judge:reader", "judge:noisy"}
     assert judging.filter(stage="judge:reader")["requests"].sum() > 0.9 * 3 * 2 * 160
+
+
+def test_self_consistency_is_corrected_by_the_measured_judge_reliability(judged_study):
+    study, _, _ = judged_study
+    kappa = dict(pl.read_csv(study / "results/judge_agreement.csv").select("language", "kappa").iter_rows())
+    consistency = pl.read_parquet(study / "results/consistency.parquet")
+    assert consistency["judge_reliability"].to_list() == [
+        kappa[language] for language in consistency["language"]
+    ]
+    stances = consistency["stances_per_response"]
+    assert stances.is_between(5, 10).all()
+    reliability = (
+        stances * consistency["judge_reliability"] / (1 + (stances - 1) * consistency["judge_reliability"])
+    )
+    expected = (consistency["consistency"] / reliability).clip(-1, 1)
+    assert consistency["consistency_corrected"].to_list() == pytest.approx(expected.to_list())
+    native = consistency.filter(model="native")
+    assert (native["consistency_corrected"] > native["consistency"]).all()
+
+
+def test_judges_are_scored_against_hand_labelled_statements(judged_study):
+    study, config, _ = judged_study
+    reader = pl.read_parquet(study / "results/judge_labels/reader/native/da/0.parquet")
+    gold = reader.filter(status="kept").select("item", "statement", "label").unique().head(300)
+    gold.with_columns(language=pl.lit("da")).write_csv(study / "gold.csv")
+    config["judges"] = config["judges"] | {"gold": "gold.csv"}
+    result = snakemake(study, "results/judge_gold.csv", config=config)
+    assert result.returncode == 0, result.stderr[-4000:]
+    scores = pl.read_csv(study / "results/judge_gold.csv").filter(language="da")
+    accuracy = dict(scores.select("judge", "accuracy").iter_rows())
+    assert accuracy["reader"] == 1.0
+    assert accuracy["noisy"] == pytest.approx(0.8, abs=0.06)
+    noisy = scores.filter(judge="noisy")
+    assert noisy["accuracy_low"].item() < 0.8 < noisy["accuracy_high"].item()

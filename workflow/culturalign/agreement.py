@@ -312,6 +312,14 @@ def judge_reliability(agreement: pl.DataFrame, primary: str) -> pl.DataFrame:
     )
 
 
+def stepped_up(reliability, statements):
+    """The Spearman-Brown reliability of an average over `statements` labels, each of `reliability`:
+    m r / (1 + (m - 1) r). Arrays broadcast; NaN where either is missing."""
+    reliability = np.asarray(reliability, dtype=float)
+    statements = np.asarray(statements, dtype=float)
+    return statements * reliability / (1 + (statements - 1) * reliability)
+
+
 def disattenuate(consistency, reliability):
     """Self-consistency corrected for the judge's unreliability (Spearman's correction for attenuation).
 

@@ -4,6 +4,7 @@ model's self-consistency, and how many responses the filters kept."""
 import numpy as np
 import polars as pl
 
+from culturalign.agreement import disattenuate, stepped_up
 from culturalign.judge import STATUSES
 from culturalign.stats import (
     REPEAT_SUMMARY_SCHEMA,
@@ -30,7 +31,11 @@ ALIGNMENT_SCHEMA = {
     "ci_high": pl.Float64,
     "n": pl.Int64,
 }
-CONSISTENCY_SCHEMA = {"model": pl.String, "language": pl.String, "seed": pl.Int64} | REPEAT_SUMMARY_SCHEMA
+CONSISTENCY_SCHEMA = (
+    {"model": pl.String, "language": pl.String, "seed": pl.Int64}
+    | REPEAT_SUMMARY_SCHEMA
+    | {"stances_per_response": pl.Float64}
+)
 
 
 def item_polarity(polarity: pl.DataFrame) -> pl.DataFrame:
@@ -92,7 +97,8 @@ def model_consistency(
     """Agreement of a model with itself across prompt paraphrases, measured like the survey's ceiling.
 
     Per repeat and item, two distinct responses (two different prompts) are drawn; their polarities
-    are correlated across items (Pearson). A response is never paired with itself."""
+    are correlated across items (Pearson). A response is never paired with itself. Also the mean
+    number of statements that take a side per response, for the judge-reliability correction."""
     rng = random_stream(consistency_seed, model, language, seed, "consistency")
     scored = polarity.filter(pl.col("pro_score").is_not_null())
     first, second = [], []
@@ -107,8 +113,14 @@ def model_consistency(
         rowwise_pearson(np.column_stack(first), np.column_stack(second)) if len(first) >= 3 else np.array([])
     )
     summary = summarise_repeats(correlations)
+    # how many statements take a side in one polarity score: what the judge's reliability scales with
+    stances = float((scored["pro"] + scored["con"]).mean()) if scored.height else None
     return pl.DataFrame(
-        [{"model": model, "language": language, "seed": seed, "n_items": len(first)} | summary],
+        [
+            {"model": model, "language": language, "seed": seed, "n_items": len(first)}
+            | summary
+            | {"stances_per_response": stances}
+        ],
         schema=CONSISTENCY_SCHEMA,
     )
 
@@ -155,3 +167,22 @@ def response_bootstrap(
         replicates = rowwise_pearson(replicated_ranks, np.broadcast_to(target_ranks, replicated.shape))
         results[name] = (float(rho), replicates)
     return results
+
+
+def corrected_consistency(consistency: pl.DataFrame, reliability: pl.DataFrame) -> pl.DataFrame:
+    """Self-consistency corrected for the primary judge's measured unreliability.
+
+    `reliability` (language, reliability) is the judge's statement-level reliability (its kappa with
+    the other judges). A response's polarity averages `stances_per_response` statements, so its
+    reliability is the Spearman-Brown step-up of the statement's; self-consistency correlates two
+    such polarities and is disattenuated by it."""
+    judge = reliability.select("language", pl.col("reliability").alias("judge_reliability"))
+    joined = consistency.join(judge, on="language", how="left")
+    statement = joined["judge_reliability"].to_numpy().astype(float)
+    stances = joined["stances_per_response"].to_numpy().astype(float)
+    polarity = stepped_up(statement, stances)
+    corrected = disattenuate(joined["consistency"].to_numpy(), polarity)
+    return joined.with_columns(
+        polarity_reliability=pl.Series(polarity).fill_nan(None),
+        consistency_corrected=pl.Series(corrected).fill_nan(None),
+    )

@@ -12,7 +12,7 @@ import yaml
 from culturalign.backends.simulated import GLOBAL, NATIVE, UNIFORM
 from culturalign.items import Item
 from culturalign.phrase_bank import phrase_bank_problems
-from culturalign.prompts import prompt_bank_problems
+from culturalign.prompts import prompt_bank_problems, translated_languages
 from culturalign.survey import survey_columns
 from culturalign.synthetic_survey import SyntheticSurveyError, check_countries
 
@@ -89,9 +89,11 @@ def _problems(config: dict, items: dict[str, Item], resources: Path) -> Iterator
     if config["judged_import"] is not None and config["models"]:
         yield "judged_import: a re-analysis takes its models from the imported table; leave models empty"
     yield from _model_problems(config, countries)
+    yield from _translation_problems(config)
     if config["models"] and languages_valid:
         selected = {key: items[key] for key in item_keys}
-        yield from prompt_bank_problems(resources, config["languages"], selected)
+        translated = translated_languages(resources, config["languages"], config["translation"]["translator"])
+        yield from prompt_bank_problems(resources, config["languages"], selected, translated)
         if any(model["backend"] == "simulated" for model in config["models"].values()):
             yield from phrase_bank_problems(resources, config["languages"], item_keys)
     yield from _regression_problems(config)
@@ -143,12 +145,31 @@ def _model_problems(config: dict, countries: list[str]) -> Iterator[str]:
                 f"through the openai backend (for an open-weight judge, serve it with `vllm serve` "
                 f"and give its base_url)"
             )
+    if config["regression"]["rq1"]["consistency"] == "corrected" and not judges["secondary"]:
+        yield (
+            "regression.rq1.consistency: 'corrected' needs judges.secondary, whose agreement with the "
+            "primary judge measures its reliability"
+        )
     if judges["secondary"] and judges["primary"] is None:
         yield "judges.secondary: secondary judges need a primary judge (judges.primary)"
     if judges["primary"] in judges["secondary"]:
         yield f"judges.secondary: {judges['primary']!r} is already the primary judge"
     if judges["gold"] is not None and not Path(judges["gold"]).is_file():
         yield f"judges.gold: file {judges['gold']} not found (relative to the working directory)"
+
+
+def _translation_problems(config: dict) -> Iterator[str]:
+    slug = config["translation"]["translator"]
+    if slug is None:
+        return
+    if slug not in config["models"]:
+        yield f"translation.translator: {slug!r} is not a model slug under models"
+    elif config["models"][slug]["backend"] != "openai":
+        yield (
+            f"translation.translator: {slug!r} has backend {config['models'][slug]['backend']!r}; the "
+            f"translator runs through the openai backend (serve an open-weight model with `vllm serve` "
+            f"and give its base_url)"
+        )
 
 
 def _survey_source_problems(survey: dict, item_keys: list[str]) -> Iterator[str]:

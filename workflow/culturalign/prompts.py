@@ -5,6 +5,7 @@ same item with the same template and topic paraphrase in every language, so that
 comparable prompt by prompt.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,23 @@ def topics_path(resources: Path, language: str) -> Path:
     return Path(resources) / "prompts" / language / "topics.yaml"
 
 
+def has_prompt_resources(resources: Path, language: str) -> bool:
+    """Whether a language has hand-written prompt resources; they always win over a translation."""
+    return templates_path(resources, language).is_file() or topics_path(resources, language).is_file()
+
+
+def translated_languages(resources: str | Path, languages: list[str], translator: str | None) -> list[str]:
+    """The languages whose prompt resources are machine-translated from English: those without
+    hand-written ones, when a translator is configured."""
+    if translator is None:
+        return []
+    return [
+        language
+        for language in languages
+        if language != "en" and not has_prompt_resources(Path(resources), language)
+    ]
+
+
 def load_prompt_bank(
     language: str, items: dict[str, Item], templates_file: str | Path, topics_file: str | Path | None = None
 ) -> PromptBank:
@@ -54,15 +72,25 @@ def load_prompt_bank(
     return PromptBank(language=language, templates=tuple(templates), topics=topics)
 
 
-def prompt_bank_problems(resources: str | Path, languages: list[str], items: dict[str, Item]) -> list[str]:
-    """Everything missing or inconsistent in the prompt resources of `languages`, as messages."""
+def prompt_bank_problems(
+    resources: str | Path,
+    languages: list[str],
+    items: dict[str, Item],
+    machine_translated: Collection[str] = (),
+) -> list[str]:
+    """Everything missing or inconsistent in the prompt resources of `languages`, as messages.
+    `machine_translated` languages are skipped: their resources are translated parallel to English."""
     resources = Path(resources)
     problems = []
     shapes = {}
     for language in languages:
+        if language in machine_translated:
+            continue
         path = templates_path(resources, language)
         if not path.is_file():
-            problems.append(f"language {language!r}: no prompt templates at {path}")
+            translatable = language != "en" and not has_prompt_resources(resources, language)
+            hint = "; write them, or set translation.translator to translate them" if translatable else ""
+            problems.append(f"language {language!r}: no prompt templates at {path}{hint}")
             continue
         templates = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("templates") or []
         unusable = [i for i, template in enumerate(templates) if template.count("{{ topic }}") != 1]

@@ -21,6 +21,8 @@ with script_log(snakemake.log[0]) as log:
     )
     alignment = pl.read_parquet(snakemake.input.alignment).filter(pl.col("model").is_in(params.models))
     consistency = pl.read_parquet(snakemake.input.consistency)
+    if params.consistency == "corrected":
+        consistency = consistency.with_columns(consistency=pl.col("consistency_corrected"))
     data = rq1_observations(alignment, consistency, capabilities, params.unit)
     observation_unit = "one row per (model, language, seed): independent runs"
     if params.observations == "bootstrap":
