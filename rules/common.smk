@@ -47,7 +47,13 @@ JUDGED_IMPORT = config["judged_import"]
 EVALUATED = [
     slug for slug, settings in MODELS.items() if settings.get("evaluate", True)
 ]
-RUNS = list(itertools.product(EVALUATED, LANGUAGES, SEEDS))
+# Simulated respondents write from phrase banks: none in a language without one.
+PHRASE_BANK_LANGUAGES = available_languages(RESOURCES)
+RUNS = [
+    (model, language, seed)
+    for model, language, seed in itertools.product(EVALUATED, LANGUAGES, SEEDS)
+    if MODELS[model]["backend"] != "simulated" or language in PHRASE_BANK_LANGUAGES
+]
 JUDGES = config["judges"]
 LLM_JUDGES = [JUDGES["primary"], *JUDGES["secondary"]] if JUDGES["primary"] else []
 if JUDGED_IMPORT:
@@ -265,6 +271,11 @@ def rq1_runs():
     return [run for run in model_language_seeds() if run[0] in chosen]
 
 
+def rq1_model_languages():
+    """The (model, language) pairs RQ1 needs a capability for."""
+    return sorted({(model, language) for model, language, _ in rq1_runs()})
+
+
 def rq1_inputs(wildcards):
     inputs = {
         "alignment": "results/alignment.parquet",
@@ -295,12 +306,28 @@ def check_rq1_capabilities():
             load_capabilities(CAPABILITIES_FILE),
             capability_names(),
             given_capabilities(),
-            LANGUAGES,
+            rq1_model_languages(),
         )
     except RegressionError as error:
         raise WorkflowError(f"{CONFIG_SOURCE}: {error}") from None
 
 
+SKIPPED_SIMULATED = sorted(
+    {
+        (model, language)
+        for model, language in itertools.product(EVALUATED, LANGUAGES)
+        if MODELS[model]["backend"] == "simulated"
+        and language not in PHRASE_BANK_LANGUAGES
+    }
+)
+if SKIPPED_SIMULATED and not JUDGED_IMPORT:
+    logger.warning(
+        "{}: simulated respondents have no phrase bank in {}: they do not answer there ({})".format(
+            CONFIG_SOURCE,
+            ", ".join(sorted({language for _, language in SKIPPED_SIMULATED})),
+            ", ".join(sorted({model for model, _ in SKIPPED_SIMULATED})),
+        )
+    )
 if unjudged_models():
     logger.warning(
         "{}: {} need an LLM judge (set judges.primary to a model slug under models): "

@@ -20,7 +20,7 @@ rule rq1:
         models=rq1_models(),
         capability_names=capability_names(),
         given_capabilities=given_capabilities(),
-        languages=LANGUAGES,
+        model_languages=rq1_model_languages(),
         observations=config["regression"]["rq1"]["observations"],
         consistency=config["regression"]["rq1"]["consistency"],
         replicates=config["regression"]["rq1"]["replicates"],

@@ -21,9 +21,8 @@ FORMULA = "alignment ~ 0 + consistency:language + capability:family:language + (
 def test_shipped_capabilities_are_the_study_table():
     table = load_capabilities(REPO / "resources" / "capabilities.csv")
     assert table.height == 15 * 6
-    capabilities = model_capabilities(
-        table, {"gpt-4o": "GPT-4o", "gemma": "Gemma-2 2B"}, {}, ["da", "nl", "en"]
-    )
+    pairs = [(model, language) for model in ("gpt-4o", "gemma") for language in ("da", "nl", "en")]
+    capabilities = model_capabilities(table, {"gpt-4o": "GPT-4o", "gemma": "Gemma-2 2B"}, {}, pairs)
     value = dict(((m, lang), c) for m, lang, c in capabilities.iter_rows())
     assert value[("gpt-4o", "da")] == pytest.approx((71.2 + 64.6 + 67.9 + 93.0) / 400)
     assert value[("gemma", "nl")] == pytest.approx((40.6 + 19.6 + 68.9 + 29.3) / 400)
@@ -32,10 +31,12 @@ def test_shipped_capabilities_are_the_study_table():
 
 def test_configured_capability_wins_and_a_missing_one_is_named():
     table = load_capabilities(REPO / "resources" / "capabilities.csv")
-    given = model_capabilities(table, {"gpt-4o": "GPT-4o"}, {"gpt-4o": {"da": 0.5}}, ["da"])
+    given = model_capabilities(table, {"gpt-4o": "GPT-4o"}, {"gpt-4o": {"da": 0.5}}, [("gpt-4o", "da")])
     assert given["capability"].to_list() == [0.5]
     with pytest.raises(RegressionError, match=r"no capability for sim \('sim'\) in pt: .*capability_name"):
-        model_capabilities(table, {"sim": "sim"}, {"sim": {"da": 0.4}}, ["da", "pt"])
+        model_capabilities(table, {"sim": "sim"}, {"sim": {"da": 0.4}}, [("sim", "da"), ("sim", "pt")])
+    # only the languages a model has runs in need a capability
+    assert model_capabilities(table, {}, {"sim": {"da": 0.4}}, [("sim", "da")]).height == 1
 
 
 def test_term_names_agree_across_engines():

@@ -11,7 +11,7 @@ import yaml
 
 from culturalign.backends.simulated import GLOBAL, NATIVE, UNIFORM
 from culturalign.items import Item
-from culturalign.phrase_bank import phrase_bank_problems
+from culturalign.phrase_bank import available_languages, phrase_bank_problems
 from culturalign.prompts import prompt_bank_problems, translated_languages
 from culturalign.survey import survey_columns
 from culturalign.synthetic_survey import SyntheticSurveyError, check_countries
@@ -95,7 +95,11 @@ def _problems(config: dict, items: dict[str, Item], resources: Path) -> Iterator
         translated = translated_languages(resources, config["languages"], config["translation"]["translator"])
         yield from prompt_bank_problems(resources, config["languages"], selected, translated)
         if any(model["backend"] == "simulated" for model in config["models"].values()):
-            yield from phrase_bank_problems(resources, config["languages"], item_keys)
+            # A language without a phrase bank is one simulated respondents do not answer in.
+            banked = [
+                language for language in config["languages"] if language in available_languages(resources)
+            ]
+            yield from phrase_bank_problems(resources, banked, item_keys)
     yield from _regression_problems(config)
     yield from _survey_source_problems(survey, item_keys)
 

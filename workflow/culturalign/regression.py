@@ -45,21 +45,24 @@ def load_capabilities(path: str | Path) -> pl.DataFrame:
 
 
 def model_capabilities(
-    table: pl.DataFrame, names: dict[str, str], given: dict[str, dict[str, float]], languages: list[str]
+    table: pl.DataFrame,
+    names: dict[str, str],
+    given: dict[str, dict[str, float]],
+    pairs: list[tuple[str, str]],
 ) -> pl.DataFrame:
-    """Capability per (model slug, language): the mean of that language's benchmark scores / 100.
+    """Capability per (model slug, language) pair that has runs: the mean of that language's
+    benchmark scores / 100.
 
     `names` maps a slug to its name in the table; `given` holds capabilities configured directly
     (simulated models), which win. A model without a capability for a language is an error."""
     means = table.group_by("model", "language").agg((pl.col("score").mean() / 100).alias("capability"))
     lookup = {(model, language): value for model, language, value in means.iter_rows()}
     rows, missing = [], []
-    for slug in sorted(set(names) | set(given)):
-        for language in languages:
-            value = given.get(slug, {}).get(language, lookup.get((names.get(slug, slug), language)))
-            if value is None:
-                missing.append(f"{slug} ({names.get(slug, slug)!r}) in {language}")
-            rows.append((slug, language, value))
+    for slug, language in sorted(set(pairs)):
+        value = given.get(slug, {}).get(language, lookup.get((names.get(slug, slug), language)))
+        if value is None:
+            missing.append(f"{slug} ({names.get(slug, slug)!r}) in {language}")
+        rows.append((slug, language, value))
     if missing:
         raise RegressionError(
             "no capability for " + "; ".join(missing) + ": add benchmark scores to the capability table "

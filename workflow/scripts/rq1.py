@@ -17,7 +17,7 @@ with script_log(snakemake.log[0]) as log:
         load_capabilities(snakemake.input.capabilities),
         params.capability_names,
         params.given_capabilities,
-        params.languages,
+        [tuple(pair) for pair in params.model_languages],
     )
     alignment = pl.read_parquet(snakemake.input.alignment).filter(pl.col("model").is_in(params.models))
     consistency = pl.read_parquet(snakemake.input.consistency)

@@ -1,0 +1,133 @@
+"""A fifth language without hand-written resources, end to end: its prompts are machine-translated
+by a translator model on the local OpenAI-compatible test server (one template's placeholder comes
+back broken and is asked again), a real-API respondent answers in it, an LLM judge labels the
+answers, and the DAG runs to alignment. Simulated respondents, who have no Swedish phrase bank,
+answer in the other four languages only."""
+
+import json
+import os
+import re
+
+import polars as pl
+import pytest
+from openai_server import FakeOpenAI
+from test_llm_judge import StanceJudges, unit_draw
+from test_translate import ENGLISH, BackwardsTranslator
+from test_workflow import snakemake
+
+from culturalign.language_id import identify_language
+
+KEY = "sk-new-language"
+LANGUAGES = ["en", "da", "nl", "pt", "sv"]
+BROKEN_TEMPLATE = ENGLISH.templates[4]
+
+
+class Server:
+    """Translator, respondent and judge behind one server. The respondent names its language on
+    the first line and writes ten people for or against; the judge reads both back, and reads
+    the simulated respondents as the simulated reader does."""
+
+    def __init__(self):
+        self.translator = BackwardsTranslator(broken={BROKEN_TEMPLATE: 1})
+        self.simulated_reader = StanceJudges(flip=0, garbage_once=0, garbage_always=0)
+
+    def __call__(self, body: dict) -> str:
+        prompt = body["messages"][-1]["content"]
+        if body["model"] == "translator-model":
+            return self.translator(body)
+        if body["model"] == "judge-model":
+            return self.judge(prompt) if "Language: " in prompt else self.simulated_reader(body)
+        return self.respond(prompt)
+
+    def respond(self, prompt: str) -> str:
+        words = re.findall(r"[^\W\d_]+", prompt)
+        swedish = sum(word in self.translator.english for word in words) > len(words) / 2
+        language = "sv" if swedish else identify_language(prompt)
+        share = unit_draw(prompt)
+        people = [
+            f"{n}. Person {n} is {'for' if unit_draw(prompt, n) < share else 'against'} it."
+            for n in range(1, 11)
+        ]
+        return f"Language: {language}\n\n" + "\n".join(people)
+
+    @staticmethod
+    def judge(prompt: str) -> str:
+        summary = re.search(r"<summary>\n(.*)\n</summary>", prompt, flags=re.S).group(1)
+        listed = re.search(r"as extracted:\n(.*?)\n\nFor each of", prompt, flags=re.S).group(1)
+        labels = ["pro" if " for it" in line else "con" for line in listed.splitlines()]
+        language = re.match(r"Language: (\w+)", summary).group(1)
+        return json.dumps({"labels": labels, "language": language})
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sv")
+    server_answers = Server()
+    models = ("translator-model", "judge-model", "lm-model")
+    os.environ["OPENAI_API_KEY"] = KEY
+    with FakeOpenAI(api_key=KEY, models=models, responder=server_answers) as server:
+        api = {"backend": "openai", "base_url": server.base_url}
+        config = {
+            "survey": {
+                "path": "data/survey.sav",
+                "countries": ["US", "DK", "NL", "PT", "BR", "SE"],
+                "synthetic": {"enabled": True, "seed": 2, "respondents_per_country": 300},
+                "consistency": {"repeats": 20},
+            },
+            "languages": LANGUAGES,
+            "seeds": [0],
+            "prompts_per_seed": 64,
+            "alignment": {"bootstrap": 200},
+            "self_consistency": {"repeats": 20},
+            "translation": {"translator": "translator"},
+            "judges": {"primary": "judge"},
+            "models": {
+                "uniform": {"backend": "simulated", "respondent": "uniform"},
+                "native": {"backend": "simulated", "respondent": "population", "population": "native"}
+                | {"capability": dict.fromkeys(LANGUAGES[:4], 0.7)},
+                "lm": api | {"model": "lm-model", "capability": dict.fromkeys(LANGUAGES, 0.5)},
+                "judge": api | {"model": "judge-model", "evaluate": False},
+                "translator": api | {"model": "translator-model", "evaluate": False},
+            },
+        }
+        targets = ["results/alignment.parquet", "results/language_fidelity.csv", "results/filtering.parquet"]
+        result = snakemake(folder, *targets, config=config)
+        assert result.returncode == 0, result.stderr[-4000:]
+        yield folder, server_answers, result
+    del os.environ["OPENAI_API_KEY"]
+
+
+def test_the_new_language_runs_to_alignment(study):
+    folder, _, result = study
+    assert "simulated respondents have no phrase bank in sv" in result.stderr
+    alignment = pl.read_parquet(folder / "results/alignment.parquet")
+    languages = {
+        model: sorted(set(alignment.filter(model=model)["language"])) for model in ("lm", "native", "uniform")
+    }
+    assert languages == {
+        "lm": sorted(LANGUAGES),
+        "native": ["da", "en", "nl", "pt"],
+        "uniform": ["da", "en", "nl", "pt"],
+    }
+    swedish = alignment.filter(model="lm", language="sv", level="language", group="sv", unit="topic")
+    assert swedish.height == 1 and swedish["n"].item() >= 20 and swedish["spearman"].is_not_null().item()
+    sv_prompts = pl.read_parquet(folder / "results/prompts/sv/0.parquet")
+    en_prompts = pl.read_parquet(folder / "results/prompts/en/0.parquet")
+    assert sv_prompts.select("prompt_id", "item").equals(en_prompts.select("prompt_id", "item"))
+
+
+def test_a_broken_placeholder_from_the_translator_is_caught_and_asked_again(study):
+    folder, server_answers, _ = study
+    assert server_answers.translator.seen[BROKEN_TEMPLATE] == 2
+    review = pl.read_csv(folder / "results/translations/sv/review.csv")
+    assert review.filter(kind="template").height == len(ENGLISH.templates)
+    assert "{{ topic }}" in (folder / "results/translations/sv/templates.yaml").read_text()
+
+
+def test_the_respondent_keeps_to_the_new_language(study):
+    folder, _, _ = study
+    fidelity = pl.read_csv(folder / "results/language_fidelity.csv").filter(model="lm")
+    assert fidelity["in_prompted_language"].to_list() == [1.0] * len(LANGUAGES)
+    assert fidelity["list_format"].to_list() == [1.0] * len(LANGUAGES)
+    filtering = pl.read_parquet(folder / "results/filtering.parquet").filter(model="lm", language="sv")
+    assert filtering["kept"].item() == 64
