@@ -238,3 +238,51 @@ def test_judges_are_scored_against_hand_labelled_statements(judged_study):
     assert accuracy["noisy"] == pytest.approx(0.8, abs=0.06)
     noisy = scores.filter(judge="noisy")
     assert noisy["accuracy_low"].item() < 0.8 < noisy["accuracy_high"].item()
+
+
+def test_a_judge_on_the_batch_api_labels_the_same_as_directly(tmp_path):
+    from culturalign.backends import create_backend
+    from culturalign.backends.simulated import SimulatedRespondent
+    from culturalign.cache import CompletionCache
+    from culturalign.generate import generate_responses, generation_requests, sampling_parameters
+    from culturalign.language_id import identify_language
+    from culturalign.llm_judge import judge_with_llm, load_judge_template
+
+    items = {key: ITEMS[key] for key in ("f118", "e035", "d059")}
+    prompts = pl.DataFrame({"prompt_id": [f"0-{i}" for i in range(12)], "item": list(items) * 4, "text": "x"})
+    respondent = SimulatedRespondent("sim", {"respondent": "uniform"}, banks=BANKS, ground_truth=None)
+    settings = {"backend": "simulated"}
+    requests = generation_requests(
+        prompts, language="da", seed=0, settings=settings, parameters=sampling_parameters({}, settings)
+    )
+    responses, _ = generate_responses(requests, respondent)
+    template = load_judge_template(REPO / "resources" / "judge" / "prompt.jinja")
+    os.environ["OPENAI_API_KEY"] = KEY
+    try:
+        with FakeOpenAI(
+            api_key=KEY, models=("reader-model",), responder=StanceJudges(), batch_seconds=0.1
+        ) as server:
+            labelled = {}
+            for batch in (False, True):
+                judge = {"backend": "openai", "model": "reader-model", "base_url": server.base_url}
+                judge |= {"batch": True, "poll_seconds": 0.05} if batch else {}
+                backend = create_backend("reader", judge, batch_state=tmp_path / "state.json")
+                labelled[batch], calls = judge_with_llm(
+                    responses,
+                    items,
+                    template,
+                    backend,
+                    CompletionCache(tmp_path / f"cache-{batch}.sqlite"),
+                    settings=judge,
+                    language="da",
+                    seed=0,
+                    min_statements=5,
+                    language_from="judge",
+                    identify=identify_language,
+                )
+                assert calls.height == 12 and calls["error"].null_count() == 12
+    finally:
+        del os.environ["OPENAI_API_KEY"]
+    assert server.batch_lines_submitted == 12
+    assert labelled[True].equals(labelled[False]) and labelled[True]["label"].null_count() == 0
+    assert set(labelled[True]["status"]) == {"kept"}
