@@ -143,7 +143,7 @@ def judged_study(tmp_path_factory):
         result = snakemake(study, *TARGETS, config=config)
         assert result.returncode == 0, result.stderr[-4000:]
         yield study, config, judges
-    del os.environ["OPENAI_API_KEY"]
+    os.environ.pop("OPENAI_API_KEY", None)
 
 
 def test_the_llm_judge_labels_every_statement_and_keeps_the_known_answers(judged_study):
@@ -240,7 +240,7 @@ def test_judges_are_scored_against_hand_labelled_statements(judged_study):
     assert noisy["accuracy_low"].item() < 0.8 < noisy["accuracy_high"].item()
 
 
-def test_a_judge_on_the_batch_api_labels_the_same_as_directly(tmp_path):
+def test_a_judge_on_the_batch_api_labels_the_same_as_directly(tmp_path, monkeypatch):
     from culturalign.backends import create_backend
     from culturalign.backends.simulated import SimulatedRespondent
     from culturalign.cache import CompletionCache
@@ -257,32 +257,29 @@ def test_a_judge_on_the_batch_api_labels_the_same_as_directly(tmp_path):
     )
     responses, _ = generate_responses(requests, respondent)
     template = load_judge_template(REPO / "resources" / "judge" / "prompt.jinja")
-    os.environ["OPENAI_API_KEY"] = KEY
-    try:
-        with FakeOpenAI(
-            api_key=KEY, models=("reader-model",), responder=StanceJudges(), batch_seconds=0.1
-        ) as server:
-            labelled = {}
-            for batch in (False, True):
-                judge = {"backend": "openai", "model": "reader-model", "base_url": server.base_url}
-                judge |= {"batch": True, "poll_seconds": 0.05} if batch else {}
-                backend = create_backend("reader", judge, batch_state=tmp_path / "state.json")
-                labelled[batch], calls = judge_with_llm(
-                    responses,
-                    items,
-                    template,
-                    backend,
-                    CompletionCache(tmp_path / f"cache-{batch}.sqlite"),
-                    settings=judge,
-                    language="da",
-                    seed=0,
-                    min_statements=5,
-                    language_from="judge",
-                    identify=identify_language,
-                )
-                assert calls.height == 12 and calls["error"].null_count() == 12
-    finally:
-        del os.environ["OPENAI_API_KEY"]
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with FakeOpenAI(
+        api_key=KEY, models=("reader-model",), responder=StanceJudges(), batch_seconds=0.1
+    ) as server:
+        labelled = {}
+        for batch in (False, True):
+            judge = {"backend": "openai", "model": "reader-model", "base_url": server.base_url}
+            judge |= {"batch": True, "poll_seconds": 0.05} if batch else {}
+            backend = create_backend("reader", judge, batch_state=tmp_path / "state.json")
+            labelled[batch], calls = judge_with_llm(
+                responses,
+                items,
+                template,
+                backend,
+                CompletionCache(tmp_path / f"cache-{batch}.sqlite"),
+                settings=judge,
+                language="da",
+                seed=0,
+                min_statements=5,
+                language_from="judge",
+                identify=identify_language,
+            )
+            assert calls.height == 12 and calls["error"].null_count() == 12
     assert server.batch_lines_submitted == 12
     assert labelled[True].equals(labelled[False]) and labelled[True]["label"].null_count() == 0
     assert set(labelled[True]["status"]) == {"kept"}

@@ -94,7 +94,7 @@ def study(tmp_path_factory):
         result = snakemake(folder, *targets, config=config)
         assert result.returncode == 0, result.stderr[-4000:]
         yield folder, server_answers, result
-    del os.environ["OPENAI_API_KEY"]
+    os.environ.pop("OPENAI_API_KEY", None)
 
 
 def test_the_new_language_runs_to_alignment(study):

@@ -141,14 +141,7 @@ def _model_problems(config: dict, countries: list[str]) -> Iterator[str]:
     ]:
         if slug is None:
             continue
-        if slug not in config["models"]:
-            yield f"judges.{key}: {slug!r} is not a model slug under models"
-        elif config["models"][slug]["backend"] != "openai":
-            yield (
-                f"judges.{key}: {slug!r} has backend {config['models'][slug]['backend']!r}; judges run "
-                f"through the openai backend (for an open-weight judge, serve it with `vllm serve` "
-                f"and give its base_url)"
-            )
+        yield from _tool_model_problems(f"judges.{key}", slug, config["models"])
     if config["regression"]["rq1"]["consistency"] == "corrected" and not judges["secondary"]:
         yield (
             "regression.rq1.consistency: 'corrected' needs judges.secondary, whose agreement with the "
@@ -166,13 +159,17 @@ def _translation_problems(config: dict) -> Iterator[str]:
     slug = config["translation"]["translator"]
     if slug is None:
         return
-    if slug not in config["models"]:
-        yield f"translation.translator: {slug!r} is not a model slug under models"
-    elif config["models"][slug]["backend"] != "openai":
+    yield from _tool_model_problems("translation.translator", slug, config["models"])
+
+
+def _tool_model_problems(key: str, slug: str, models: dict) -> Iterator[str]:
+    """A judge or translator must be a model under models that runs through the openai backend."""
+    if slug not in models:
+        yield f"{key}: {slug!r} is not a model slug under models"
+    elif models[slug]["backend"] != "openai":
         yield (
-            f"translation.translator: {slug!r} has backend {config['models'][slug]['backend']!r}; the "
-            f"translator runs through the openai backend (serve an open-weight model with `vllm serve` "
-            f"and give its base_url)"
+            f"{key}: {slug!r} has backend {models[slug]['backend']!r}; judges and translators run through "
+            f"the openai backend (serve an open-weight model with `vllm serve` and give its base_url)"
         )
 
 

@@ -36,19 +36,44 @@ def generation_requests(
     """Each prompt as a single user message. A request's key covers backend, model, endpoint,
     messages, sampling parameters and its slot in the study (seed and prompt), so that the same
     text drawn twice is sampled twice."""
-    requests = []
-    for prompt_id, item, text in prompts.select("prompt_id", "item", "text").iter_rows():
-        messages = ({"role": "user", "content": text},)
-        key = request_key(
-            settings["backend"],
-            settings.get("model", ""),
-            settings.get("base_url"),
-            messages,
+    return [
+        keyed_request(
+            settings,
+            text,
             parameters,
-            replicate=f"{seed}/{prompt_id}",
+            f"{seed}/{prompt_id}",
+            prompt_id=prompt_id,
+            item=item,
+            language=language,
+            seed=seed,
         )
-        requests.append(GenerationRequest(prompt_id, item, language, seed, messages, parameters, key))
-    return requests
+        for prompt_id, item, text in prompts.select("prompt_id", "item", "text").iter_rows()
+    ]
+
+
+def keyed_request(
+    settings: dict,
+    content: str,
+    parameters: dict,
+    replicate: str,
+    *,
+    prompt_id: str,
+    item: str,
+    language: str,
+    seed: int,
+) -> GenerationRequest:
+    """One user message to the model of `settings`, keyed for the cache by backend, model,
+    endpoint, message, parameters and `replicate` (what tells apart draws of the same message)."""
+    messages = ({"role": "user", "content": content},)
+    key = request_key(
+        settings["backend"],
+        settings.get("model", ""),
+        settings.get("base_url"),
+        messages,
+        parameters,
+        replicate,
+    )
+    return GenerationRequest(prompt_id, item, language, seed, messages, parameters, key)
 
 
 def run_requests(

@@ -16,10 +16,10 @@ import jinja2
 import polars as pl
 
 from culturalign.backends import Backend, GenerationRequest
-from culturalign.cache import CompletionCache, request_key
-from culturalign.generate import RESPONSE_SCHEMA, generate_responses
+from culturalign.cache import CompletionCache
+from culturalign.generate import RESPONSE_SCHEMA, generate_responses, keyed_request
 from culturalign.items import Item
-from culturalign.judge import UNKNOWN_LANGUAGE, response_status, split_statements
+from culturalign.judge import JUDGED_SCHEMA, UNKNOWN_LANGUAGE, response_status, split_statements
 
 LABELS = ("pro", "con", "null")
 ATTEMPTS = 2
@@ -33,15 +33,7 @@ LABELS_SCHEMA = {
     "required": ["labels", "language"],
     "additionalProperties": False,
 }
-JUDGE_LABELS_SCHEMA = {
-    "prompt_id": pl.String,
-    "item": pl.String,
-    "statement_idx": pl.Int64,
-    "statement": pl.String,
-    "label": pl.String,
-    "response_language": pl.String,
-    "valid": pl.Boolean,
-    "status": pl.String,
+JUDGE_LABELS_SCHEMA = JUDGED_SCHEMA | {
     "judge_language": pl.String,
     "identified_language": pl.String,
     "judge_problem": pl.String,
@@ -77,18 +69,16 @@ def judge_request(
 ) -> GenerationRequest:
     """The judge's request for one response. Its key covers the judge, the messages and the
     attempt, not the run: the same response judged twice is the same request."""
-    content = template.render(pro=item.pro, con=item.con, response=text, statements=statements)
-    messages = ({"role": "user", "content": content},)
-    parameters = judge_parameters()
-    key = request_key(
-        settings["backend"],
-        settings.get("model", ""),
-        settings.get("base_url"),
-        messages,
-        parameters,
-        replicate=f"judge/attempt-{attempt}",
+    return keyed_request(
+        settings,
+        template.render(pro=item.pro, con=item.con, response=text, statements=statements),
+        judge_parameters(),
+        f"judge/attempt-{attempt}",
+        prompt_id=prompt_id,
+        item=item.key,
+        language=language,
+        seed=seed,
     )
-    return GenerationRequest(prompt_id, item.key, language, seed, messages, parameters, key)
 
 
 def parse_judgement(text: str | None, count: int) -> tuple[list[str] | None, str | None, str | None]:

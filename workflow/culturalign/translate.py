@@ -19,8 +19,8 @@ import yaml
 from sacrebleu import sentence_chrf
 
 from culturalign.backends import Backend, GenerationRequest
-from culturalign.cache import CompletionCache, request_key
-from culturalign.generate import generate_responses
+from culturalign.cache import CompletionCache
+from culturalign.generate import generate_responses, keyed_request
 from culturalign.prompts import PromptBank
 
 SOURCE_LANGUAGE = "en"
@@ -114,17 +114,15 @@ def translation_request(
         placeholder=PLACEHOLDER,
         text=text,
     )
-    messages = ({"role": "user", "content": content},)
-    key = request_key(
-        settings["backend"],
-        settings.get("model", ""),
-        settings.get("base_url"),
-        messages,
+    return keyed_request(
+        settings,
+        content,
         TRANSLATE_SAMPLING,
-        replicate=f"translate/attempt-{attempt}",
-    )
-    return GenerationRequest(
-        source.name, source.item or "", target_language, 0, messages, TRANSLATE_SAMPLING, key
+        f"translate/attempt-{attempt}",
+        prompt_id=source.name,
+        item=source.item or "",
+        language=target_language,
+        seed=0,
     )
 
 
