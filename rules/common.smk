@@ -56,6 +56,9 @@ RUNS = [
 ]
 JUDGES = config["judges"]
 LLM_JUDGES = [JUDGES["primary"], *JUDGES["secondary"]] if JUDGES["primary"] else []
+# A vLLM judge is one job over all runs (its weights load once); API judges, one job per run.
+VLLM_JUDGES = [judge for judge in LLM_JUDGES if MODELS[judge]["backend"] == "vllm"]
+API_JUDGES = [judge for judge in LLM_JUDGES if judge not in VLLM_JUDGES]
 if JUDGED_IMPORT:
     # A re-analysis: models, languages and seeds are those of the imported table.
     try:
@@ -91,11 +94,16 @@ BATCH_STATE = "results/batches/{model}/{language}/{seed}.json"
 VLLM_MANIFEST = "results/vllm/{model}.json"
 
 
+def alternatives(names):
+    """A wildcard pattern matching exactly these names (nothing when there are none)."""
+    return "|".join(map(re.escape, names)) or "(?!)"
+
+
 wildcard_constraints:
-    model="|".join(map(re.escape, MODELS)) or "(?!)",
+    model=alternatives(MODELS),
     language="|".join(map(re.escape, LANGUAGES)),
     seed=r"\d+",
-    judge="|".join(map(re.escape, LLM_JUDGES)) or "(?!)",
+    judge=alternatives(LLM_JUDGES),
 
 
 report: "../workflow/report/workflow.rst"

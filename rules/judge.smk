@@ -20,6 +20,8 @@ if LLM_JUDGES:
             "logs/llm_judge/{judge}/{model}/{language}/{seed}.log",
         benchmark:
             "results/benchmarks/llm_judge/{judge}/{model}/{language}/{seed}.tsv"
+        wildcard_constraints:
+            judge=alternatives(API_JUDGES),
         conda:
             "../envs/core.yaml"
         params:
@@ -30,6 +32,40 @@ if LLM_JUDGES:
             language_from=JUDGES["language_from"],
         script:
             "../workflow/scripts/llm_judge.py"
+
+    rule llm_judge_vllm:
+        input:
+            responses=per_model_language_seed(
+                "results/responses/{model}/{language}/{seed}.parquet"
+            ),
+            item_bank=ITEMS_FILE,
+            template=JUDGE_TEMPLATE,
+        output:
+            # one job per vLLM judge loads its weights once for every run
+            labels=per_model_language_seed(
+                "results/judge_labels/{{judge}}/{model}/{language}/{seed}.parquet"
+            ),
+            ledger=per_model_language_seed(
+                "results/ledger/judge/{{judge}}/{model}/{language}/{seed}.csv"
+            ),
+        log:
+            "logs/llm_judge_vllm/{judge}.log",
+        benchmark:
+            "results/benchmarks/llm_judge_vllm/{judge}.tsv"
+        wildcard_constraints:
+            judge=alternatives(VLLM_JUDGES),
+        conda:
+            "../envs/vllm.yaml"
+        resources:
+            gpu=lambda wildcards: MODELS[wildcards.judge].get("gpus", 1),
+        params:
+            settings=lookup(dpath="models/{judge}", within=config),
+            runs=model_language_seeds(),
+            cache=COMPLETION_CACHE,
+            min_statements=config["judging"]["min_statements"],
+            language_from=JUDGES["language_from"],
+        script:
+            "../workflow/scripts/llm_judge_vllm.py"
 
     rule judge:
         input:

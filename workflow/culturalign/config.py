@@ -141,7 +141,7 @@ def _model_problems(config: dict, countries: list[str]) -> Iterator[str]:
     ]:
         if slug is None:
             continue
-        yield from _tool_model_problems(f"judges.{key}", slug, config["models"])
+        yield from _tool_model_problems(f"judges.{key}", slug, config["models"], offline=True)
     if config["regression"]["rq1"]["consistency"] == "corrected" and not judges["secondary"]:
         yield (
             "regression.rq1.consistency: 'corrected' needs judges.secondary, whose agreement with the "
@@ -162,14 +162,16 @@ def _translation_problems(config: dict) -> Iterator[str]:
     yield from _tool_model_problems("translation.translator", slug, config["models"])
 
 
-def _tool_model_problems(key: str, slug: str, models: dict) -> Iterator[str]:
-    """A judge or translator must be a model under models that runs through the openai backend."""
+def _tool_model_problems(key: str, slug: str, models: dict, offline: bool = False) -> Iterator[str]:
+    """A judge or translator is a model under models that runs through the openai backend; a
+    judge may also run offline on vLLM (`offline`)."""
+    allowed = ("openai", "vllm") if offline else ("openai",)
     if slug not in models:
         yield f"{key}: {slug!r} is not a model slug under models"
-    elif models[slug]["backend"] != "openai":
+    elif models[slug]["backend"] not in allowed:
         yield (
-            f"{key}: {slug!r} has backend {models[slug]['backend']!r}; judges and translators run through "
-            f"the openai backend (serve an open-weight model with `vllm serve` and give its base_url)"
+            f"{key}: {slug!r} has backend {models[slug]['backend']!r}; it must be one of {list(allowed)} "
+            f"(serve an open-weight model with `vllm serve` and give its base_url, or run it with vllm)"
         )
 
 

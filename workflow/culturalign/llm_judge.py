@@ -9,6 +9,8 @@ crash. Judge calls go through the same backends, cache, Batch API and ledger as 
 """
 
 import json
+import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from culturalign.cache import CompletionCache
 from culturalign.generate import RESPONSE_SCHEMA, generate_responses, keyed_request
 from culturalign.items import Item
 from culturalign.judge import JUDGED_SCHEMA, UNKNOWN_LANGUAGE, response_status, split_statements
+from culturalign.language_id import identify_language
+from culturalign.ledger import ledger_row
 
 LABELS = ("pro", "con", "null")
 ATTEMPTS = 2
@@ -40,12 +44,19 @@ JUDGE_LABELS_SCHEMA = JUDGED_SCHEMA | {
 }
 
 
-def judge_parameters() -> dict:
-    """Deterministic decoding and the labels' JSON schema as structured output."""
+def judge_parameters(statements: int | None = None) -> dict:
+    """Deterministic decoding and the labels' JSON schema as structured output. With `statements`
+    (vLLM's guided decoding, which supports them) the schema also fixes the number of labels and
+    the language code's length; OpenAI's strict subset of JSON Schema has no length constraints."""
+    schema = LABELS_SCHEMA
+    if statements is not None:
+        labels = LABELS_SCHEMA["properties"]["labels"] | {"minItems": statements, "maxItems": statements}
+        language = {"type": "string", "minLength": 2, "maxLength": 3}
+        schema = LABELS_SCHEMA | {"properties": {"labels": labels, "language": language}}
     return JUDGE_SAMPLING | {
         "response_format": {
             "type": "json_schema",
-            "json_schema": {"name": "stance_labels", "strict": True, "schema": LABELS_SCHEMA},
+            "json_schema": {"name": "stance_labels", "strict": True, "schema": schema},
         }
     }
 
@@ -72,7 +83,7 @@ def judge_request(
     return keyed_request(
         settings,
         template.render(pro=item.pro, con=item.con, response=text, statements=statements),
-        judge_parameters(),
+        judge_parameters(len(statements) if settings["backend"] == "vllm" else None),
         f"judge/attempt-{attempt}",
         prompt_id=prompt_id,
         item=item.key,
@@ -183,3 +194,55 @@ def judge_with_llm(
             rows.append(base | {"statement_idx": index, "statement": statement, "label": label})
     table = pl.DataFrame(rows, schema=JUDGE_LABELS_SCHEMA)
     return table, pl.concat(calls) if calls else pl.DataFrame(schema=RESPONSE_SCHEMA)
+
+
+def judge_run(
+    responses: pl.DataFrame,
+    items: dict[str, Item],
+    template: jinja2.Template,
+    backend: Backend,
+    cache: CompletionCache,
+    *,
+    judge: str,
+    settings: dict,
+    model: str,
+    language: str,
+    seed: int,
+    min_statements: int,
+    language_from: str,
+    price: tuple[float, float] | None,
+    log: logging.Logger,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One judge's labels of one (model, language, seed) run and its ledger row, logged."""
+    log.info("%s judges %d responses of %s in %s, seed %d", judge, responses.height, model, language, seed)
+    started = time.perf_counter()
+    labels, calls = judge_with_llm(
+        responses,
+        items,
+        template,
+        backend,
+        cache,
+        settings=settings,
+        language=language,
+        seed=seed,
+        min_statements=min_statements,
+        language_from=language_from,
+        identify=identify_language,
+    )
+    seconds = time.perf_counter() - started
+    by_response = labels.unique("prompt_id")
+    for status, count in by_response.group_by("status").len().sort("status").iter_rows():
+        log.info("%s: %d responses", status, count)
+    for problem, count in by_response.drop_nulls("judge_problem").group_by("judge_problem").len().iter_rows():
+        log.info("unusable judge answers after a retry (%s): %d", problem, count)
+    ledger = ledger_row(
+        calls,
+        stage=f"judge:{judge}",
+        model=model,
+        language=language,
+        seed=seed,
+        seconds=seconds,
+        price=price,
+        batch=settings.get("batch", False),
+    )
+    return labels, ledger

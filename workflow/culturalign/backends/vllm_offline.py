@@ -27,6 +27,20 @@ def request_seed(request: GenerationRequest) -> int:
     return int(hashlib.sha256(identity.encode()).hexdigest()[:8], 16) >> 1
 
 
+def sampling_params(request: GenerationRequest):
+    """vLLM's sampling parameters for a request's OpenAI-style ones; a `response_format` JSON
+    schema becomes structured (guided) decoding, so that a judge's answer always parses."""
+    from vllm import SamplingParams
+    from vllm.sampling_params import StructuredOutputsParams
+
+    parameters = dict(request.parameters) | {"seed": request_seed(request)}
+    response_format = parameters.pop("response_format", None)
+    if response_format is not None:
+        schema = response_format["json_schema"]["schema"]
+        parameters["structured_outputs"] = StructuredOutputsParams(json=schema)
+    return SamplingParams(**parameters)
+
+
 class VLLMBackend:
     def __init__(self, slug: str, settings: dict, tensor_parallel_size: int = 1):
         self.slug = slug
@@ -41,11 +55,7 @@ class VLLMBackend:
     ) -> list[Completion]:
         if not requests:
             return []
-        from vllm import SamplingParams
-
-        sampling = [
-            SamplingParams(**{**request.parameters, "seed": request_seed(request)}) for request in requests
-        ]
+        sampling = [sampling_params(request) for request in requests]
         conversations = [[dict(message) for message in request.messages] for request in requests]
         outputs = self._llm().chat(conversations, sampling_params=sampling, use_tqdm=False)
         completions = []
@@ -68,7 +78,14 @@ class VLLMBackend:
             from vllm import LLM
 
             log.info("%s: loading %s on %d GPU(s)", self.slug, self.model, self.tensor_parallel_size)
-            options = {"enable_prefix_caching": True, "seed": 0, **self.engine_options}
+            options = {
+                "enable_prefix_caching": True,
+                "seed": 0,
+                # Guided JSON without free whitespace: a weak model could otherwise pad it until
+                # max_tokens cuts it off (vLLM reads this per engine, not per request).
+                "structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True},
+                **self.engine_options,
+            }
             self._engine = LLM(model=self.model, tensor_parallel_size=self.tensor_parallel_size, **options)
             self.engine_loads += 1
             # Registered after vllm imported multiprocessing, so it runs before multiprocessing's own

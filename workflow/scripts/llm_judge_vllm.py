@@ -1,0 +1,41 @@
+import polars as pl
+
+from culturalign.backends import create_backend
+from culturalign.cache import CompletionCache
+from culturalign.items import load_items
+from culturalign.llm_judge import judge_run, load_judge_template
+from culturalign.logs import script_log
+
+if __name__ == "__main__":  # vLLM starts worker processes that re-import this script
+    with script_log(snakemake.log[0]) as log:
+        judge, params, inputs, outputs = (
+            snakemake.wildcards.judge,
+            snakemake.params,
+            snakemake.input,
+            snakemake.output,
+        )
+        # One engine, loaded on the first run that needs it, judges every run.
+        backend = create_backend(judge, params.settings, gpus=snakemake.resources.gpu)
+        items, template = load_items(inputs.item_bank), load_judge_template(inputs.template)
+        cache = CompletionCache(params.cache)
+        for (model, language, seed), responses, labels_path, ledger_path in zip(
+            params.runs, inputs.responses, snakemake.output.labels, snakemake.output.ledger, strict=True
+        ):
+            labels, ledger = judge_run(
+                pl.read_parquet(responses),
+                items,
+                template,
+                backend,
+                cache,
+                judge=judge,
+                settings=params.settings,
+                model=model,
+                language=language,
+                seed=seed,
+                min_statements=params.min_statements,
+                language_from=params.language_from,
+                price=None,
+                log=log,
+            )
+            labels.write_parquet(labels_path)
+            ledger.write_csv(ledger_path)
