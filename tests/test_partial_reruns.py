@@ -1,0 +1,86 @@
+"""Adding a model, a language or a seed plans exactly the new runs' jobs and the study-wide
+aggregates; the runs already done are not touched."""
+
+import re
+
+import pytest
+from test_workflow import snakemake
+
+BASE = {
+    "survey": {
+        "path": "data/survey.sav",
+        "countries": ["US", "DK", "PT", "BR"],
+        "synthetic": {"enabled": True, "seed": 4, "respondents_per_country": 200},
+        "consistency": {"repeats": 20},
+    },
+    "languages": ["en", "da"],
+    "seeds": [0, 1],
+    "prompts_per_seed": 64,
+    "alignment": {"bootstrap": 100},
+    "self_consistency": {"repeats": 20},
+    "models": {
+        "uniform": {"backend": "simulated", "respondent": "uniform"},
+        "native": {
+            "backend": "simulated",
+            "respondent": "population",
+            "population": "native",
+            "capability": {"en": 0.8, "da": 0.7, "pt": 0.6},
+        },
+        "half": {
+            "backend": "simulated",
+            "respondent": "mixture",
+            "mixture": {"native": 0.5, "uniform": 0.5},
+            "capability": {"en": 0.5, "da": 0.4, "pt": 0.3},
+        },
+    },
+}
+PER_RUN = ("generate", "judge", "polarity", "alignment_part")
+AGGREGATES = {
+    "alignment": 1,
+    "consistency": 1,
+    "filtering": 1,
+    "language_fidelity": 1,
+    "ledger": 1,
+    "rq1": 1,
+    "rq2": 1,
+    "all": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("partial")
+    result = snakemake(folder, config=BASE)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return folder
+
+
+def planned(folder, config) -> dict[str, int]:
+    result = snakemake(folder, "--dry-run", config=config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = result.stdout.split("Job stats:", 1)[1] if "Job stats:" in result.stdout else ""
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M))
+    return {rule: int(count) for rule, count in jobs.items() if rule != "total"}
+
+
+def test_nothing_changed_plans_nothing(study):
+    assert planned(study, BASE) == {}
+
+
+def test_a_new_model_plans_its_runs_and_the_aggregates(study):
+    extra = {"backend": "simulated", "respondent": "population", "population": "US"}
+    config = BASE | {"models": BASE["models"] | {"us": extra | {"capability": {"en": 0.6, "da": 0.5}}}}
+    runs = 2 * 2  # two languages, two seeds
+    assert planned(study, config) == dict.fromkeys(PER_RUN, runs) | AGGREGATES
+
+
+def test_a_new_language_plans_its_prompts_runs_and_the_aggregates(study):
+    config = BASE | {"languages": ["en", "da", "pt"]}
+    runs = 3 * 2  # three models, two seeds
+    assert planned(study, config) == {"prompts": 2} | dict.fromkeys(PER_RUN, runs) | AGGREGATES
+
+
+def test_a_new_seed_plans_its_prompts_runs_and_the_aggregates(study):
+    config = BASE | {"seeds": [0, 1, 2]}
+    runs = 3 * 2  # three models, two languages
+    assert planned(study, config) == {"prompts": 2} | dict.fromkeys(PER_RUN, runs) | AGGREGATES
