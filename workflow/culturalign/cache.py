@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from culturalign.backends.base import Completion
+from culturalign.backends.base import Completion, GenerationRequest
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS completions (
@@ -82,6 +82,10 @@ class CompletionCache:
                 time.time(),
             ),
         )
+
+    def record(self, request: GenerationRequest, completion: Completion) -> None:
+        """Store a request's completion under its key, with the request it answers."""
+        self.put(request.key, {"messages": request.messages, "parameters": request.parameters}, completion)
 
     def close(self) -> None:
         self.connection.close()

@@ -101,12 +101,8 @@ def generate_responses(
     cached = cache.get_many([request.key for request in requests]) if cache else {}
     missing = [request for request in requests if request.key not in cached]
     started = time.perf_counter()
-
-    def record(request: GenerationRequest, completion) -> None:
-        cache.put(request.key, {"messages": request.messages, "parameters": request.parameters}, completion)
-
     fresh = dict(
-        zip([r.key for r in missing], backend.generate(missing, record if cache else None), strict=True)
+        zip([r.key for r in missing], backend.generate(missing, cache.record if cache else None), strict=True)
     )
     seconds = time.perf_counter() - started
     completions = [cached.get(request.key) or fresh[request.key] for request in requests]

@@ -25,12 +25,7 @@ if __name__ == "__main__":  # vLLM starts worker processes that re-import this s
         log.info("%s: %d requests to generate over %d runs", model, len(missing), len(runs))
         backend = create_backend(model, params.settings, gpus=snakemake.resources.gpu)
         started = time.perf_counter()
-        completions = backend.generate(
-            missing,
-            lambda request, completion: cache.put(
-                request.key, {"messages": request.messages, "parameters": request.parameters}, completion
-            ),
-        )
+        completions = backend.generate(missing, cache.record)
         seconds = time.perf_counter() - started
         failed = sum(completion.error is not None for completion in completions)
         log.info("%s: generated in %.1f s, %d failed", model, seconds, failed)
