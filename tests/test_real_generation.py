@@ -180,7 +180,8 @@ def test_a_killed_generation_job_resumes_without_paying_twice(path, monkeypatch,
         # Nothing cached is asked again; the only repeats are the answers in flight at the kill,
         # which the server sent but the killed job never received.
         in_flight = answered_before - cached_before
-        assert 60 <= cached_before < 120 and 0 <= in_flight <= settings["concurrency"]
+        # the kill came once the server had answered 60; up to `concurrency` of them never reached the cache
+        assert answered_before >= 60 and 0 < cached_before < 120 and 0 <= in_flight <= settings["concurrency"]
         assert total_answered(server) == 120 + in_flight
     else:
         assert answered_before == 0 and cached_before == 0
