@@ -17,6 +17,10 @@ include: "rules/alignment.smk"
 include: "rules/regression.smk"
 
 
+localrules:
+    all,
+
+
 rule all:
     default_target: True
     input:

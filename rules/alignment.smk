@@ -24,6 +24,11 @@ rule alignment_part:
         "../workflow/scripts/alignment_part.py"
 
 
+localrules:
+    alignment,
+    consistency,
+
+
 rule alignment:
     input:
         per_model_language_seed("results/alignment/{model}/{language}/{seed}.parquet"),
@@ -58,6 +63,9 @@ rule consistency:
 
 if JUDGED_IMPORT:
 
+    localrules:
+        imported_filtering,
+
     rule imported_filtering:
         input:
             table=JUDGED_IMPORT,
@@ -73,6 +81,9 @@ if JUDGED_IMPORT:
             "../workflow/scripts/imported_filtering.py"
 
 else:
+
+    localrules:
+        filtering,
 
     rule filtering:
         input:

@@ -7,6 +7,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
+from culturalign.backends.openai_api import DEFAULTS as OPENAI_DEFAULTS
 from culturalign.config import ConfigError, apply_schema, check_config
 from culturalign.items import ItemsError, load_items, select_items
 from culturalign.phrase_bank import available_languages, phrase_bank_path
@@ -241,6 +242,27 @@ def judged_models_only(wildcards):
             f"`snakemake generation` collects its responses without judging them."
         )
     return []
+
+
+def gpus(model_key):
+    """A vLLM job's GPUs, from its model's `gpus` (default 1): its tensor parallel size, and what
+    profiles/slurm asks the cluster for."""
+    return lookup(dpath=f"models/{{{model_key}}}/gpus", within=config, default=1)
+
+
+def requests_in_flight(slug):
+    """Requests a job of this model keeps in flight against an API: its concurrency for direct
+    calls, none for Batch API, vLLM or simulated models. profiles/default caps their sum.
+    """
+    settings = MODELS[slug]
+    if settings["backend"] != "openai" or settings.get("batch", False):
+        return 0
+    return settings.get("concurrency", OPENAI_DEFAULTS["concurrency"])
+
+
+def api_requests(model_key):
+    """requests_in_flight of the model named by the wildcard `model_key`."""
+    return lambda wildcards: requests_in_flight(wildcards[model_key])
 
 
 def model_family(wildcards):

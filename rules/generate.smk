@@ -6,8 +6,12 @@
 # of its languages and seeds; its per-run generate jobs then read the cache.
 
 
+# On a cluster these run where Snakemake runs: API calls need the internet, and per-run
+# generation of simulated or vLLM-cached answers is too small for a job of its own.
 localrules:
     submit_batch,
+    generate,
+    ledger,
     estimate_cost,
 
 
@@ -41,7 +45,8 @@ rule generate_vllm:
     conda:
         "../envs/vllm.yaml"
     resources:
-        gpu=lambda wildcards: MODELS[wildcards.model].get("gpus", 1),
+        gpu=gpus("model"),
+        vllm_engines=1,
     params:
         settings=lookup(dpath="models/{model}", within=config),
         sampling=config["generation"],
@@ -63,6 +68,8 @@ rule generate:
         "results/benchmarks/generate/{model}/{language}/{seed}.tsv"
     conda:
         "../envs/core.yaml"
+    resources:
+        api_requests=api_requests("model"),
     params:
         settings=lookup(dpath="models/{model}", within=config),
         sampling=config["generation"],

@@ -7,6 +7,11 @@
 
 if LLM_JUDGES:
 
+    localrules:
+        llm_judge,
+        judge,
+        judge_agreement,
+
     rule llm_judge:
         input:
             responses="results/responses/{model}/{language}/{seed}.parquet",
@@ -24,6 +29,8 @@ if LLM_JUDGES:
             judge=alternatives(API_JUDGES),
         conda:
             "../envs/core.yaml"
+        resources:
+            api_requests=api_requests("judge"),
         params:
             settings=lookup(dpath="models/{judge}", within=config),
             cache=COMPLETION_CACHE,
@@ -57,7 +64,8 @@ if LLM_JUDGES:
         conda:
             "../envs/vllm.yaml"
         resources:
-            gpu=lambda wildcards: MODELS[wildcards.judge].get("gpus", 1),
+            gpu=gpus("judge"),
+            vllm_engines=1,
         params:
             settings=lookup(dpath="models/{judge}", within=config),
             runs=model_language_seeds(),
@@ -117,6 +125,10 @@ else:
             min_statements=config["judging"]["min_statements"],
         script:
             "../workflow/scripts/judge.py"
+
+
+localrules:
+    language_fidelity,
 
 
 rule language_fidelity:

@@ -2,6 +2,12 @@
 # RQ2 (US bias by OLS, with each model's US-minus-native totals).
 
 
+# Aggregates, fitted in seconds where Snakemake runs.
+localrules:
+    rq1,
+    rq2,
+
+
 rule rq1:
     input:
         unpack(rq1_inputs),

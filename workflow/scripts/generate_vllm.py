@@ -23,7 +23,7 @@ if __name__ == "__main__":  # vLLM starts worker processes that re-import this s
             runs[f"{language}/{seed}"] = uncached(requests, cache)
         missing = [request for requests in runs.values() for request in requests]
         log.info("%s: %d requests to generate over %d runs", model, len(missing), len(runs))
-        backend = create_backend(model, params.settings, gpus=snakemake.resources.gpu)
+        backend = create_backend(model, params.settings)
         started = time.perf_counter()
         completions = backend.generate(missing, cache.record)
         seconds = time.perf_counter() - started

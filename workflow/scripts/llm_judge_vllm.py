@@ -15,7 +15,7 @@ if __name__ == "__main__":  # vLLM starts worker processes that re-import this s
             snakemake.output,
         )
         # One engine, loaded on the first run that needs it, judges every run.
-        backend = create_backend(judge, params.settings, gpus=snakemake.resources.gpu)
+        backend = create_backend(judge, params.settings)
         items, template = load_items(inputs.item_bank), load_judge_template(inputs.template)
         cache = CompletionCache(params.cache)
         for (model, language, seed), responses, labels_path, ledger_path in zip(

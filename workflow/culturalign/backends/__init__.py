@@ -18,12 +18,11 @@ def create_backend(
     *,
     phrase_banks: dict[str, PhraseBank] | None = None,
     ground_truth: pl.DataFrame | None = None,
-    gpus: int = 1,
     batch_state: str | Path | None = None,
 ) -> Backend:
     """The backend a model's settings (its entry under `models:`) ask for; simulated respondents
     need the phrase banks they write from and the survey populations they reproduce; a vLLM model
-    is split across `gpus` GPUs; a Batch API model keeps its batches in `batch_state`."""
+    is split across its `gpus` GPUs; a Batch API model keeps its batches in `batch_state`."""
     if settings["backend"] == "simulated":
         from culturalign.backends.simulated import SimulatedRespondent
 
@@ -41,5 +40,5 @@ def create_backend(
     if settings["backend"] == "vllm":
         from culturalign.backends.vllm_offline import VLLMBackend
 
-        return VLLMBackend(slug, settings, tensor_parallel_size=gpus)
+        return VLLMBackend(slug, settings)
     raise NotImplementedError(f"models.{slug}: the {settings['backend']} backend is not available yet")

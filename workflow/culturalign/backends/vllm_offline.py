@@ -42,11 +42,12 @@ def sampling_params(request: GenerationRequest):
 
 
 class VLLMBackend:
-    def __init__(self, slug: str, settings: dict, tensor_parallel_size: int = 1):
+    def __init__(self, slug: str, settings: dict):
         self.slug = slug
         self.model = settings["model"]
         self.engine_options = dict(settings.get("engine", {}))
-        self.tensor_parallel_size = tensor_parallel_size
+        # the job asks the scheduler for as many GPUs (rules/common.smk: gpus)
+        self.tensor_parallel_size = settings.get("gpus", 1)
         self.engine_loads = 0
         self._engine = None
 
