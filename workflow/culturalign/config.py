@@ -7,7 +7,6 @@ from pathlib import Path
 
 import jsonschema
 import pycountry
-import yaml
 
 from culturalign.backends.simulated import GLOBAL, NATIVE, UNIFORM
 from culturalign.items import Item
@@ -15,6 +14,7 @@ from culturalign.phrase_bank import available_languages, phrase_bank_problems
 from culturalign.prompts import prompt_bank_problems, translated_languages
 from culturalign.survey import survey_columns
 from culturalign.synthetic_survey import SyntheticSurveyError, check_countries
+from culturalign.yaml_io import read_yaml
 
 
 class ConfigError(ValueError):
@@ -38,7 +38,7 @@ def _extend_with_defaults(validator_class):
 
 def apply_schema(config: dict, schema_path: str | Path, source: str) -> dict:
     """Fill defaults into `config` in place and raise one ConfigError listing every violation."""
-    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    schema = read_yaml(schema_path)
     validator_class = _extend_with_defaults(jsonschema.validators.validator_for(schema))
     errors = sorted(validator_class(schema).iter_errors(config), key=lambda e: list(map(str, e.path)))
     if errors:

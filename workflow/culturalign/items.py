@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from culturalign.yaml_io import read_yaml
 
 CATEGORIES = frozenset("CDEFH")
 REQUIRED_FIELDS = ("label", "category", "scale_max", "affirmative", "scored", "pro", "con", "topics")
@@ -37,7 +37,7 @@ def load_items(path: str | Path) -> dict[str, Item]:
     path = Path(path)
     if not path.is_file():
         raise ItemsError(f"{path}: items file not found")
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = read_yaml(path)
     if not isinstance(raw, dict) or not raw:
         raise ItemsError(f"{path}: expected a mapping from item key to item, got {type(raw).__name__}")
     return {key: _parse_item(path, key, fields) for key, fields in raw.items()}

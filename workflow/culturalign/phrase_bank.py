@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from culturalign.yaml_io import read_yaml
 
 STANCES = ("pro", "con")
 SIMULATED_LANGUAGE_FILES = "simulated"
@@ -54,7 +54,7 @@ def load_phrase_bank(path: str | Path) -> PhraseBank:
     path = Path(path)
     if not path.is_file():
         raise PhraseBankError(f"language {path.stem!r}: no simulated-respondent phrase bank at {path}")
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = read_yaml(path)
     bank = PhraseBank(
         language=path.stem,
         intro=tuple(raw["intro"]),

@@ -12,10 +12,10 @@ from pathlib import Path
 import jinja2
 import numpy as np
 import polars as pl
-import yaml
 
 from culturalign.items import Item
 from culturalign.stats import random_stream
+from culturalign.yaml_io import read_yaml
 
 DESIGN_SCHEMA = {"prompt_id": pl.String, "item": pl.String, "template_id": pl.Int64, "variation_id": pl.Int64}
 
@@ -60,11 +60,11 @@ def load_prompt_bank(
     language: str, items: dict[str, Item], templates_file: str | Path, topics_file: str | Path | None = None
 ) -> PromptBank:
     """Templates and topic paraphrases of one language; English topics come from the item bank."""
-    templates = yaml.safe_load(Path(templates_file).read_text(encoding="utf-8"))["templates"]
+    templates = read_yaml(templates_file)["templates"]
     if topics_file is None:
         topics = {key: item.topics for key, item in items.items()}
     else:
-        translated = yaml.safe_load(Path(topics_file).read_text(encoding="utf-8"))
+        translated = read_yaml(topics_file)
         missing = [key for key in items if key not in translated]
         if missing:
             raise PromptBankError(f"{topics_file}: no topic paraphrases for items {', '.join(missing)}")
@@ -92,7 +92,7 @@ def prompt_bank_problems(
             hint = "; write them, or set translation.translator to translate them" if translatable else ""
             problems.append(f"language {language!r}: no prompt templates at {path}{hint}")
             continue
-        templates = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("templates") or []
+        templates = (read_yaml(path) or {}).get("templates") or []
         unusable = [i for i, template in enumerate(templates) if template.count("{{ topic }}") != 1]
         if len(templates) < 2 or unusable:
             problems.append(
@@ -106,7 +106,7 @@ def prompt_bank_problems(
             if not path.is_file():
                 problems.append(f"language {language!r}: no topic paraphrases at {path}")
                 continue
-            translated = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            translated = read_yaml(path) or {}
             missing = [key for key in items if key not in translated]
             if missing:
                 problems.append(f"{path}: no topic paraphrases for items {', '.join(missing)}")
