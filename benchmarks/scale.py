@@ -59,7 +59,7 @@ def rotated_bank(bank, shift: int):
 
 
 def copy_workflow(target: Path, languages: list[str]) -> None:
-    for name in ("Snakefile", "rules", "workflow", "resources", "profiles"):
+    for name in ("Snakefile", "rules", "workflow", "resources", "profiles", "envs"):
         source = REPO / name
         if source.is_dir():
             shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))

@@ -193,6 +193,22 @@ def test_a_killed_generation_job_resumes_without_paying_twice(path, monkeypatch,
     assert ledger["requests"].item() == 120 and ledger["cached"].item() == responses["cached"].sum()
 
 
+def test_api_jobs_claim_their_requests_in_flight_against_the_workstation_budget(tmp_path):
+    config = study_config("http://127.0.0.1:9/v1", {"gpt": {"concurrency": 32}, "gpt-batch": {"batch": True}})
+    config["models"]["gpt-wide"] = config["models"]["gpt"] | {"concurrency": 500}
+    result = snakemake(tmp_path, "--dry-run", "generation", config=config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    claims = dict(
+        re.findall(
+            r"output: results/responses/([\w-]+)/en/0\.parquet.*?api_requests=(\d+)",
+            result.stdout,
+            flags=re.S,
+        )
+    )
+    # a batch job keeps nothing in flight; one job never claims more than the whole budget (64)
+    assert claims == {"gpt": "32", "gpt-batch": "0", "gpt-wide": "64", "uniform": "0"}
+
+
 def test_a_vllm_model_loads_once_for_all_its_languages_and_seeds(tmp_path):
     config = study_config("unused", {}, seeds=(0, 1))
     config["models"]["llama"] = {"backend": "vllm", "model": "/models/tiny", "gpus": 2}

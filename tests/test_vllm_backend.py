@@ -167,6 +167,13 @@ def test_request_seeds_are_reproducible_and_per_request():
     assert all(0 <= seed < 2**31 for seed in unseeded + seeded)
 
 
+def test_a_model_with_more_gpus_is_split_over_them():
+    from culturalign.backends import create_backend
+
+    assert create_backend("big", {"backend": "vllm", "model": "m", "gpus": 4}).tensor_parallel_size == 4
+    assert create_backend("small", {"backend": "vllm", "model": "m"}).tensor_parallel_size == 1
+
+
 if __name__ == "__main__":
     # vLLM starts worker processes, which import this file again.
     four_runs(Path(sys.argv[1]))
