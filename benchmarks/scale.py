@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import statistics
+import string
 import subprocess
 import sys
 import tempfile
@@ -37,15 +38,11 @@ PLACEHOLDER = re.compile(r"(\{[^}]*\})")
 
 def rotated(text: str, shift: int) -> str:
     """`text` with its ASCII letters rotated by `shift`, placeholders like {person} untouched."""
-
-    def rotate(part: str) -> str:
-        return "".join(
-            chr((ord(c) - base + shift) % 26 + base) if c.isascii() and c.isalpha() else c
-            for c in part
-            for base in [ord("a") if c.islower() else ord("A")]
-        )
-
-    return "".join(part if PLACEHOLDER.fullmatch(part) else rotate(part) for part in PLACEHOLDER.split(text))
+    letters = string.ascii_lowercase, string.ascii_uppercase
+    table = str.maketrans("".join(letters), "".join(case[shift:] + case[:shift] for case in letters))
+    return "".join(
+        part if PLACEHOLDER.fullmatch(part) else part.translate(table) for part in PLACEHOLDER.split(text)
+    )
 
 
 def rotated_bank(bank, shift: int):
@@ -75,7 +72,7 @@ def copy_workflow(target: Path, languages: list[str]) -> None:
 
 def study_config(models: int, languages: list[str], seeds: int) -> dict:
     rng = np.random.default_rng(7)
-    natives = {language: countries for language, countries in (HAND_WRITTEN | STAND_INS).items()}
+    natives = HAND_WRITTEN | STAND_INS
     kinds = [
         {"respondent": "population", "population": "native"},
         {"respondent": "mixture", "mixture": {"native": 0.5, "uniform": 0.5}},

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from slurm_cluster import slurm_cluster, unavailable
 from test_vllm_backend import ENGINE, ENVIRONMENT, OFFLINE
+from test_vllm_workflow import run
 
 from conftest import REPO
 
@@ -61,9 +62,7 @@ def recorded_jobs(environment):
 
 
 def test_the_study_runs_through_the_slurm_profile_with_the_gpu_jobs_as_mapped(cluster, python, tmp_path):
-    built = subprocess.run(
-        [python, REPO / "tests/tiny_llm.py", tmp_path / "model"], capture_output=True, text=True, timeout=600
-    )
+    built = run(python, REPO / "tests/tiny_llm.py", tmp_path / "model")
     assert built.returncode == 0, built.stderr[-3000:]
     profile = edited_profile(tmp_path / "profile")
     study = tmp_path / "study"
