@@ -158,7 +158,7 @@ def main() -> None:
         if not arguments.plan_only:
             seconds, _ = snakemake(study, "--cores", str(arguments.cores), "--quiet", "rules")
             report |= {"cores": arguments.cores, "machine_cpus": os.cpu_count(), "run_seconds": seconds}
-            runs = int(report["jobs"]["alignment_part"])
+            runs = int(report["jobs"]["score_run"])
             report["run_seconds_per_run"] = seconds / runs
             print(f"run with --cores {arguments.cores}: {seconds:.0f} s ({seconds / runs:.2f} s per run)")
             report["jobs_seconds"] = job_seconds(study)

@@ -1,27 +1,5 @@
-# Alignment stage: per (model, language, seed) alignment with every survey population and the
-# model's self-consistency, then the study-wide tables, and the filtering counts.
-
-
-rule alignment_part:
-    input:
-        polarity="results/polarity/{model}/{language}/{seed}.parquet",
-        ground_truth="results/survey/ground_truth.parquet",
-    output:
-        alignment="results/alignment/{model}/{language}/{seed}.parquet",
-        consistency="results/consistency/{model}/{language}/{seed}.parquet",
-    log:
-        "logs/alignment/{model}/{language}/{seed}.log",
-    conda:
-        "../envs/core.yaml"
-    params:
-        family=model_family,
-        units=config["alignment"]["units"],
-        bootstrap=config["alignment"]["bootstrap"],
-        bootstrap_seed=config["alignment"]["seed"],
-        repeats=config["self_consistency"]["repeats"],
-        consistency_seed=config["self_consistency"]["seed"],
-    script:
-        "../workflow/scripts/alignment_part.py"
+# Alignment stage: the study-wide tables of the per-run alignment and self-consistency parts
+# (written by score_run, rules/polarity.smk), and the filtering counts.
 
 
 localrules:

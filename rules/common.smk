@@ -244,6 +244,36 @@ def judged_models_only(wildcards):
     return []
 
 
+def scoring_inputs(wildcards):
+    """What one run's score_run reads: the imported judged table, the primary LLM judge's labels,
+    or the responses and the phrase banks the simulated reader reads them with."""
+    if JUDGED_IMPORT:
+        return {"table": JUDGED_IMPORT}
+    if LLM_JUDGES:
+        return {
+            "labels": "results/judge_labels/{judge}/{model}/{language}/{seed}.parquet".format(
+                judge=JUDGES["primary"], **wildcards
+            )
+        }
+    return {
+        "responses": "results/responses/{model}/{language}/{seed}.parquet".format(
+            **wildcards
+        ),
+        "phrase_banks": phrase_banks(wildcards),
+        "real_model_check": judged_models_only(wildcards),
+    }
+
+
+def imported_settings():
+    """What score_run needs to read an imported judged table (nothing otherwise)."""
+    if not JUDGED_IMPORT:
+        return {}
+    return {
+        "scored_items": list(ITEMS),
+        "reference": config["regression"]["rq2"]["reference"],
+    }
+
+
 def gpus(model_key):
     """A vLLM job's GPUs, from its model's `gpus` (default 1): its tensor parallel size, and what
     profiles/slurm asks the cluster for."""

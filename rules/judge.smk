@@ -2,14 +2,14 @@
 #
 # With judges.primary, LLM judges label every run (llm_judge, one job per judge and run, through
 # the same backends, cache, Batch API and ledger as generation); the primary judge's labels are
-# the study's. Without one, the simulated reader reads the simulated respondents.
+# the study's. Without one, the simulated reader reads the simulated respondents inside each run's
+# score_run job (rules/polarity.smk), which writes results/judged/ in both cases.
 
 
 if LLM_JUDGES:
 
     localrules:
         llm_judge,
-        judge,
         judge_agreement,
 
     rule llm_judge:
@@ -75,20 +75,6 @@ if LLM_JUDGES:
         script:
             "../workflow/scripts/llm_judge_vllm.py"
 
-    rule judge:
-        input:
-            "results/judge_labels/{}/{{model}}/{{language}}/{{seed}}.parquet".format(
-                JUDGES["primary"]
-            ),
-        output:
-            "results/judged/{model}/{language}/{seed}.parquet",
-        log:
-            "logs/judge/{model}/{language}/{seed}.log",
-        conda:
-            "../envs/core.yaml"
-        script:
-            "../workflow/scripts/primary_judge.py"
-
     rule judge_agreement:
         input:
             labels=per_judge_and_run(
@@ -107,24 +93,6 @@ if LLM_JUDGES:
             seed=JUDGES["seed"],
         script:
             "../workflow/scripts/judge_agreement.py"
-
-else:
-
-    rule judge:
-        input:
-            responses="results/responses/{model}/{language}/{seed}.parquet",
-            phrase_banks=phrase_banks,
-            real_model_check=judged_models_only,
-        output:
-            "results/judged/{model}/{language}/{seed}.parquet",
-        log:
-            "logs/judge/{model}/{language}/{seed}.log",
-        conda:
-            "../envs/core.yaml"
-        params:
-            min_statements=config["judging"]["min_statements"],
-        script:
-            "../workflow/scripts/judge.py"
 
 
 localrules:

@@ -34,7 +34,7 @@ BASE = {
         },
     },
 }
-PER_RUN = ("generate", "judge", "polarity", "alignment_part")
+PER_RUN = ("generate", "score_run")
 AGGREGATES = {
     "alignment": 1,
     "consistency": 1,

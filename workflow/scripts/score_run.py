@@ -1,0 +1,70 @@
+import polars as pl
+
+from culturalign.alignment import alignment, model_consistency
+from culturalign.judge import JUDGED_SCHEMA, SimulatedReader, judge_responses
+from culturalign.logs import script_log
+from culturalign.phrase_bank import load_phrase_banks
+from culturalign.polarity import response_polarity
+from culturalign.reanalysis import imported_polarity, read_judged_import, with_uniform_baseline
+
+with script_log(snakemake.log[0]) as log:
+    inputs, params, outputs = snakemake.input, snakemake.params, snakemake.output
+    unit = {
+        "model": snakemake.wildcards.model,
+        "language": snakemake.wildcards.language,
+        "seed": int(snakemake.wildcards.seed),
+    }
+    if hasattr(inputs, "table"):
+        imported = params.imported
+        table = with_uniform_baseline(
+            read_judged_import(inputs.table, set(imported["scored_items"])),
+            imported["reference"],
+            seed=params.bootstrap_seed,
+        )
+        polarity = imported_polarity(table, **unit)
+        log.info("%d kept imported responses", polarity.height)
+    else:
+        if hasattr(inputs, "labels"):
+            labels = pl.read_parquet(inputs.labels)
+            log.info("the primary judge's %d statement labels", labels.height)
+            judged = labels.select(*JUDGED_SCHEMA, "judge_language", "identified_language")
+        else:
+            responses = pl.read_parquet(inputs.responses)
+            log.info("simulated reader judging %d responses in %s", responses.height, unit["language"])
+            judged = judge_responses(
+                responses,
+                SimulatedReader(load_phrase_banks(inputs.phrase_banks)),
+                language=unit["language"],
+                min_statements=params.min_statements,
+            )
+        statuses = judged.unique("prompt_id").group_by("status").len().sort("status")
+        for status, count in statuses.iter_rows():
+            log.info("%s: %d responses", status, count)
+        judged.write_parquet(outputs.judged)
+        polarity = response_polarity(judged)
+        log.info(
+            "%d kept responses, %d with a pro or con statement",
+            polarity.height,
+            polarity["pro_score"].count(),
+        )
+    polarity.write_parquet(outputs.polarity)
+    scores = alignment(
+        polarity,
+        pl.read_parquet(inputs.ground_truth),
+        family=params.family,
+        resamples=params.bootstrap,
+        bootstrap_seed=params.bootstrap_seed,
+        units=tuple(params.units),
+        **unit,
+    )
+    log.info(
+        "alignment with %d (population, unit) pairs, %d bootstrap resamples each",
+        scores.height,
+        params.bootstrap,
+    )
+    scores.write_parquet(outputs.alignment)
+    consistency = model_consistency(
+        polarity, repeats=params.repeats, consistency_seed=params.consistency_seed, **unit
+    )
+    log.info("self-consistency %s", consistency["consistency"][0])
+    consistency.write_parquet(outputs.consistency)
