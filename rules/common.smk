@@ -23,6 +23,7 @@ from culturalign.reanalysis import (
     runs_of,
     with_uniform_baseline,
 )
+from culturalign.report import caption_banner, honesty_notes
 
 REPO = Path(workflow.basedir)
 RESOURCES = REPO / "resources"
@@ -93,6 +94,11 @@ TRANSLATE_TEMPLATE = RESOURCES / "translate" / "prompt.jinja"
 # Not a Snakemake output: a killed job's state must survive for the next run to resume its batches.
 BATCH_STATE = "results/batches/{model}/{language}/{seed}.json"
 VLLM_MANIFEST = "results/vllm/{model}.json"
+
+
+PAGE_TEMPLATE = REPO / "workflow" / "report" / "page.html.jinja"
+REPORT_CODE = REPO / "workflow" / "culturalign" / "report.py"
+FIGURES_CODE = REPO / "workflow" / "culturalign" / "figures.py"
 
 
 def alternatives(names):
@@ -172,6 +178,11 @@ def final_targets():
         ]
     if MODELS and not JUDGED_IMPORT:
         targets.append("results/ledger.csv")
+    if MODELS:
+        # the report's parts; `snakemake --report results/report.html` collects them
+        targets += [*rules.report_figures.output, *rules.report_tables.output]
+        targets.append(rules.report_summary.output[0])
+        targets += [] if JUDGED_IMPORT else [rules.report_evidence.output[0]]
     return targets
 
 
@@ -397,3 +408,49 @@ if unjudged_models():
     )
 else:
     check_rq1_capabilities()
+
+
+def result_tables():
+    """The study-wide results tables the report is drawn from, by name."""
+    tables = {
+        "ground_truth": "results/survey/ground_truth.parquet",
+        "survey_consistency": "results/survey/consistency.parquet",
+        "alignment": "results/alignment.parquet",
+        "consistency": "results/consistency.parquet",
+        "filtering": "results/filtering.parquet",
+        "rq1": "results/regression/rq1.csv",
+        "rq1_fit": "results/regression/rq1_fit.csv",
+        "rq1_residuals": "results/regression/rq1_residuals.csv",
+        "rq2": "results/regression/rq2.csv",
+        "rq2_totals": "results/regression/rq2_totals.csv",
+        "rq2_residuals": "results/regression/rq2_residuals.csv",
+    }
+    if not JUDGED_IMPORT:
+        tables["language_fidelity"] = "results/language_fidelity.csv"
+        tables["ledger"] = "results/ledger.csv"
+    if JUDGES["secondary"]:
+        tables["judge_agreement"] = "results/judge_agreement.csv"
+    return tables
+
+
+# What every report page must say before a number is trusted (simulated respondents, a synthetic
+# survey, machine-translated prompts, bootstrap p-values), and what the report rules draw with.
+HONESTY_NOTES = honesty_notes(
+    simulated_models=[
+        slug
+        for slug in EVALUATED
+        if "simulated" in (MODELS[slug]["backend"], MODELS[slug].get("family"))
+    ],
+    synthetic_survey=SURVEY["synthetic"]["enabled"],
+    translated_languages=TRANSLATED_LANGUAGES,
+    bootstrap_observations=config["regression"]["rq1"]["observations"] == "bootstrap",
+)
+REPORT_TABLES = result_tables()
+REPORT_PARAMS = {
+    "notes": HONESTY_NOTES,
+    "banner": caption_banner(HONESTY_NOTES),
+    "translated": TRANSLATED_LANGUAGES,
+    "unit": config["regression"]["unit"],
+    "native_countries": config["regression"]["rq2"]["native_countries"],
+    "backends": {slug: MODELS[slug]["backend"] for slug in EVALUATED},
+}

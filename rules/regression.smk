@@ -14,6 +14,7 @@ rule rq1:
     output:
         coefficients="results/regression/rq1.csv",
         fit="results/regression/rq1_fit.csv",
+        residuals="results/regression/rq1_residuals.csv",
     log:
         "logs/regression/rq1.log",
     benchmark:
@@ -47,6 +48,7 @@ rule rq2:
     output:
         coefficients="results/regression/rq2.csv",
         totals="results/regression/rq2_totals.csv",
+        residuals="results/regression/rq2_residuals.csv",
     log:
         "logs/regression/rq2.log",
     benchmark:

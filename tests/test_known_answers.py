@@ -158,6 +158,12 @@ def test_lme4_and_statsmodels_agree_on_fixed_effects(rq1, study):
     fit = pl.read_csv(study / "results" / "regression" / "rq1_fit.csv")
     assert set(fit["engine"]) == {"lme4", "statsmodels"}
     assert fit["r2_marginal"].is_between(0, 1).all() and (fit["r2_conditional"] >= fit["r2_marginal"]).all()
+    # both engines' fitted values (with the model intercepts) for every observation, alike
+    residuals = pl.read_csv(study / "results" / "regression" / "rq1_residuals.csv")
+    lme4, statsmodels = (residuals.filter(pl.col("engine") == engine) for engine in ("lme4", "statsmodels"))
+    assert lme4.height == statsmodels.height == fit["observations"][0]
+    assert (lme4["fitted"] - statsmodels["fitted"]).abs().max() < 1e-3
+    assert (lme4["fitted"] + lme4["residual"] - lme4["alignment"]).abs().max() < 1e-12
 
 
 def test_rq2_detects_the_planted_us_lean(study):

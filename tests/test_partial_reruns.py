@@ -43,6 +43,10 @@ AGGREGATES = {
     "ledger": 1,
     "rq1": 1,
     "rq2": 1,
+    "report_figures": 1,
+    "report_tables": 1,
+    "report_evidence": 1,
+    "report_summary": 1,
     "all": 1,
 }
 

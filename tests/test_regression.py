@@ -12,6 +12,7 @@ from culturalign.regression import (
     rq2_observations,
     split_formula,
     us_minus_native,
+    with_residuals,
     without_single_level_factors,
 )
 
@@ -101,9 +102,14 @@ def test_rq2_interaction_is_the_lean_beyond_the_reference():
         for model, lean in [("uniform", 0.0), ("leaning", 0.2)]:
             values[(model, "da", seed, "US")] = 0.5 + lean + rng.normal(0, 0.01)
             values[(model, "da", seed, "DK")] = 0.5 + rng.normal(0, 0.01)
-    coefficients = fit_rq2(rq2_observations(alignment_rows(values), {"da": ["DK"]}), "uniform")
-    term = coefficients.filter(pl.col("term") == "us:model=leaning:language=da").row(0, named=True)
+    data = rq2_observations(alignment_rows(values), {"da": ["DK"]})
+    fit = fit_rq2(data, "uniform")
+    term = fit.coefficients.filter(pl.col("term") == "us:model=leaning:language=da").row(0, named=True)
     assert term["estimate"] == pytest.approx(0.2, abs=0.03) and term["ci_low"] > 0.1
+    # the saturated model leaves only the planted noise (sd 0.01) in its residuals
+    residuals = with_residuals(data, fit)
+    assert (residuals["fitted"] + residuals["residual"] - residuals["alignment"]).abs().max() < 1e-12
+    assert 0.002 < residuals["residual"].std() < 0.02
     with pytest.raises(RegressionError, match="reference"):
         fit_rq2(rq2_observations(alignment_rows(values), {"da": ["DK"]}), "nobody")
 

@@ -12,6 +12,7 @@ reference model, and each model's total US-minus-native difference per language.
 
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -26,6 +27,24 @@ FACTORS = ("language", "family", "model")
 
 class RegressionError(ValueError):
     """Inputs the regressions cannot be fitted on; the message says which model, language or key."""
+
+
+class Fit(NamedTuple):
+    """A fitted model: its coefficient table, a summary row (engine, R²) and the fitted value of
+    each observation, in the order of the data it was fitted on."""
+
+    coefficients: pl.DataFrame
+    summary: dict
+    fitted: np.ndarray
+
+
+def with_residuals(data: pl.DataFrame, fit: Fit) -> pl.DataFrame:
+    """The observations with the fit's fitted values and residuals (alignment minus fitted)."""
+    return data.with_columns(
+        pl.Series("fitted", fit.fitted, dtype=pl.Float64),
+        (pl.col("alignment") - pl.Series(fit.fitted, dtype=pl.Float64)).alias("residual"),
+        pl.lit(fit.summary["engine"]).alias("engine"),
+    )
 
 
 def load_capabilities(path: str | Path) -> pl.DataFrame:
@@ -158,7 +177,7 @@ def _levels(data: pl.DataFrame) -> dict[str, set[str]]:
     return {name: set(data[name].unique().to_list()) for name in FACTORS if name in data.columns}
 
 
-def fit_lme4(data: pl.DataFrame, formula: str) -> tuple[pl.DataFrame, dict]:
+def fit_lme4(data: pl.DataFrame, formula: str) -> Fit:
     """Fit with R's lme4 (REML, Satterthwaite p-values from lmerTest) through pymer4."""
     from pymer4.models import Lmer
     from rpy2.robjects.packages import importr
@@ -184,14 +203,15 @@ def fit_lme4(data: pl.DataFrame, formula: str) -> tuple[pl.DataFrame, dict]:
         }
     )
     r2 = importr("performance").r2_nakagawa(model.model_obj)
-    return table, {
+    summary = {
         "engine": "lme4",
         "r2_marginal": float(r2.rx2("R2_marginal")[0]),
         "r2_conditional": float(r2.rx2("R2_conditional")[0]),
     }
+    return Fit(table, summary, np.asarray(model.fits, dtype=float))
 
 
-def fit_statsmodels(data: pl.DataFrame, formula: str) -> tuple[pl.DataFrame, dict]:
+def fit_statsmodels(data: pl.DataFrame, formula: str) -> Fit:
     """The same fixed effects and random intercept with statsmodels MixedLM (REML)."""
     import statsmodels.formula.api as smf
 
@@ -216,11 +236,12 @@ def fit_statsmodels(data: pl.DataFrame, formula: str) -> tuple[pl.DataFrame, dic
     group_variance = float(result.cov_re.iloc[0, 0])
     residual = float(result.scale)
     total = fixed_variance + group_variance + residual
-    return table, {
+    summary = {
         "engine": "statsmodels",
         "r2_marginal": fixed_variance / total,
         "r2_conditional": (fixed_variance + group_variance) / total,
     }
+    return Fit(table, summary, result.fittedvalues.to_numpy(float))
 
 
 def rq2_observations(
@@ -307,7 +328,7 @@ def us_minus_native(
     )
 
 
-def fit_rq2(data: pl.DataFrame, reference: str) -> pl.DataFrame:
+def fit_rq2(data: pl.DataFrame, reference: str) -> Fit:
     """`alignment ~ us * model:language` by OLS with `reference` (the uniform respondent) as the
     model's reference level: the `us:model=...:language=...` terms are each model's US lean
     beyond the reference's in that language."""
@@ -317,7 +338,7 @@ def fit_rq2(data: pl.DataFrame, reference: str) -> pl.DataFrame:
         raise RegressionError(f"regression.rq2.reference: model {reference!r} has no RQ2 observations")
     result = smf.ols(f"alignment ~ us * C(model, Treatment({reference!r})):language", data.to_pandas()).fit()
     intervals = result.conf_int()
-    return pl.DataFrame(
+    coefficients = pl.DataFrame(
         {
             "term": [_rq2_term(name) for name in result.params.index],
             "estimate": result.params.to_numpy(float),
@@ -328,6 +349,8 @@ def fit_rq2(data: pl.DataFrame, reference: str) -> pl.DataFrame:
             "engine": "statsmodels-ols",
         }
     )
+    summary = {"engine": "statsmodels-ols", "r2": float(result.rsquared)}
+    return Fit(coefficients, summary, result.fittedvalues.to_numpy(float))
 
 
 def _rq2_term(name: str) -> str:

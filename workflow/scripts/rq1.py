@@ -8,6 +8,7 @@ from culturalign.regression import (
     model_capabilities,
     rq1_bootstrap_observations,
     rq1_observations,
+    with_residuals,
     without_single_level_factors,
 )
 
@@ -40,7 +41,7 @@ with script_log(snakemake.log[0]) as log:
     formula = without_single_level_factors(params.formula, data)
     log.info("RQ1 on %d observations of %d models: %s", data.height, data["model"].n_unique(), formula)
     fits = [fit(data, formula) for fit in (fit_lme4, fit_statsmodels)]
-    fit_summary = pl.DataFrame([summary for _, summary in fits]).with_columns(
+    fit_summary = pl.DataFrame([fit.summary for fit in fits]).with_columns(
         pl.lit(data.height).alias("observations"),
         pl.lit(data["model"].n_unique()).alias("models"),
         pl.lit(formula).alias("formula"),
@@ -50,5 +51,6 @@ with script_log(snakemake.log[0]) as log:
         "engine", "r2_marginal", "r2_conditional"
     ).iter_rows():
         log.info("%s: marginal R2 %.3f, conditional R2 %.3f", engine, marginal, conditional)
-    pl.concat([table for table, _ in fits]).write_csv(snakemake.output.coefficients)
+    pl.concat([fit.coefficients for fit in fits]).write_csv(snakemake.output.coefficients)
     fit_summary.write_csv(snakemake.output.fit)
+    pl.concat([with_residuals(data, fit) for fit in fits]).write_csv(snakemake.output.residuals)

@@ -1,13 +1,13 @@
 import polars as pl
 
 from culturalign.logs import script_log
-from culturalign.regression import fit_rq2, rq2_observations, us_minus_native
+from culturalign.regression import fit_rq2, rq2_observations, us_minus_native, with_residuals
 
 with script_log(snakemake.log[0]) as log:
     params = snakemake.params
     data = rq2_observations(pl.read_parquet(snakemake.input.alignment), params.native_countries, params.unit)
     log.info("RQ2 on %d observations in %s", data.height, sorted(set(data["language"])))
-    coefficients = fit_rq2(data, params.reference)
+    fit = fit_rq2(data, params.reference)
     runs = [
         (model, language, seed, pl.read_parquet(path))
         for (model, language, seed), path in zip(params.runs, snakemake.input.polarity, strict=True)
@@ -29,5 +29,6 @@ with script_log(snakemake.log[0]) as log:
             high,
             seeds,
         )
-    coefficients.write_csv(snakemake.output.coefficients)
+    fit.coefficients.write_csv(snakemake.output.coefficients)
+    with_residuals(data, fit).write_csv(snakemake.output.residuals)
     totals.write_csv(snakemake.output.totals)

@@ -1,0 +1,359 @@
+"""The report: a small simulated study's figures, tables, evidence page and summary, collected by
+`snakemake --report` and opened in headless Chromium as a reader would open it."""
+
+import io
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import REPO
+from culturalign.report import (
+    displayed_populations,
+    evidence_page,
+    evidence_sample,
+    honesty_notes,
+    native_scores,
+    summary_markdown,
+    with_language_labels,
+)
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+BANNER_RED = (0xB4, 0x23, 0x18)
+STUDY = {
+    "survey": {
+        "path": "data/survey.sav",
+        "countries": ["US", "GB", "DK", "PT", "BR"],
+        "synthetic": {"enabled": True, "seed": 3, "respondents_per_country": 1000},
+        "consistency": {"repeats": 40},
+    },
+    "languages": ["en", "da", "pt"],
+    "seeds": [0, 1],
+    "prompts_per_seed": 200,
+    "alignment": {"bootstrap": 200},
+    "self_consistency": {"repeats": 40},
+    "report": {"evidence_responses": 3, "evidence_filtered": 1},
+}
+FIGURES = {
+    "population_correlations", "alignment_topic", "alignment_response", "consistency",
+    "capability_alignment", "rq1_coefficients", "rq2_us_bias", "rq1_residuals", "rq2_residuals",
+    "filtering", "language_fidelity", "cost",
+}  # fmt: skip
+TABLES = {"alignment", "consistency", "rq1", "rq2", "filtering", "ledger"}
+REPORT_RULES = {"report_figures", "report_tables", "report_evidence", "report_summary"}
+
+
+def run_snakemake(workflow: Path, study: Path, *arguments: str) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(workflow / "Snakefile"),
+        "--directory", str(study), "--configfile", str(study / "config.yaml"), "--cores", "2", *arguments,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def planned_rules(workflow: Path, study: Path) -> set[str]:
+    stdout = run_snakemake(workflow, study, "--dry-run", "--quiet", "rules").stdout
+    return {rule for rule, _ in re.findall(r"^(\w+)\s+(\d+)$", stdout, flags=re.M)} - {"total", "job"}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """The default models on a small study, run from a copy of the workflow (so that a test may
+    edit the report code), then `snakemake --report`."""
+    root = tmp_path_factory.mktemp("report")
+    workflow = root / "workflow-copy"
+    workflow.mkdir()
+    shutil.copy(REPO / "Snakefile", workflow / "Snakefile")
+    for folder in ("rules", "workflow", "resources", "envs", "profiles"):
+        shutil.copytree(
+            REPO / folder, workflow / folder, symlinks=True, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    folder = root / "study"
+    folder.mkdir()
+    models = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
+    (folder / "config.yaml").write_text(yaml.safe_dump(STUDY | {"models": models}))
+    run_snakemake(workflow, folder)
+    run_snakemake(workflow, folder, "--report", "results/report.html")
+    return workflow, folder
+
+
+def test_every_part_is_built_and_says_it_is_simulated(study):
+    _, folder = study
+    report = folder / "results" / "report"
+    assert {path.stem for path in (report / "figures").glob("*.png")} == FIGURES
+    for path in (report / "figures").glob("*.png"):
+        with Image.open(path) as image:
+            assert image.format == "PNG" and image.width > 600 and image.height > 300, path
+            # the banner band stamped across the top of every figure
+            top = image.convert("RGB").crop((0, 0, image.width, 60))
+            assert _share_of_colour(top, (0xC6, 0x28, 0x28)) > 0.3, path
+    assert {path.stem for path in (report / "tables").glob("*.html")} == TABLES
+    for path in [*(report / "tables").glob("*.html"), report / "evidence.html"]:
+        text = path.read_text()
+        assert "Read with care" in text and "Simulated respondents" in text and "Synthetic survey" in text, (
+            path
+        )
+    summary = (folder / "results" / "summary.md").read_text()
+    assert "Simulated respondents" in summary and "Synthetic survey" in summary
+    # the planted US lean is read out in plain words; the native respondents lean the other way
+    for language in ("da", "pt"):
+        assert re.search(rf"- us-leaning in {language}: [\d.]+ \[[\d.]+, [\d.]+\], leans US", summary), (
+            summary
+        )
+        assert re.search(rf"- native in {language}: -[\d.]+ \[-[\d.]+, -[\d.]+\], leans native", summary)
+
+
+def test_report_rules_read_result_tables_only(study):
+    workflow, folder = study
+    assert planned_rules(workflow, folder) == set()
+    figures = workflow / "workflow" / "culturalign" / "figures.py"
+    figures.write_text(figures.read_text() + "\n# a change to how figures are drawn\n")
+    assert planned_rules(workflow, folder) == {"report_figures", "all"}
+    report = workflow / "workflow" / "culturalign" / "report.py"
+    report.write_text(report.read_text() + "\n# a change to the report's pages\n")
+    assert planned_rules(workflow, folder) == REPORT_RULES | {"all"}
+
+
+@pytest.mark.skipif(
+    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+    reason="needs Debian's chromium and chromium-driver (the README's apt line installs them)",
+)
+def test_a_reader_sees_the_banner_every_figure_and_the_evidence(study, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    _, folder = study
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--window-size=1400,1000",
+    ):  # fmt: skip
+        options.add_argument(argument)
+    browser = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    try:
+        report = (folder / "results" / "report.html").as_uri()
+        browser.get(report)
+        _wait_for(lambda: "Read with care" in browser.find_element(By.TAG_NAME, "body").text)
+        start = _screenshot(browser, tmp_path / "start.png")
+        assert _share_of_colour(start, BANNER_RED) > 0.01, "the banner is not visible on the start page"
+
+        shown = set()
+        for category in ("1. Alignment", "2. Regression", "3. Quality", "4. Survey", "5. Cost"):
+            _open_category(browser, report, category)
+            for row in range(len(browser.find_elements(By.CSS_SELECTOR, "tr a[iconname=eye]"))):
+                _open_category(browser, report, category)
+                browser.find_elements(By.CSS_SELECTOR, "tr a[iconname=eye]")[row].click()
+                image = _wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "img[src^='data:image/png']"))
+                _wait_for(lambda image=image: browser.execute_script("return arguments[0].complete", image))
+                width = browser.execute_script("return arguments[0].naturalWidth", image)
+                assert width > 600, f"a figure in {category} did not load"
+                shown.add(image.get_attribute("src")[-64:])
+                _screenshot(browser, tmp_path / f"figure-{len(shown)}.png")
+        assert len(shown) == len(FIGURES)
+
+        # a caption carries the banner too
+        _open_category(browser, report, "1. Alignment")
+        browser.find_elements(By.CSS_SELECTOR, "tr a[iconname=information-circle]")[0].click()
+        _wait_for(lambda: "Simulated respondents" in browser.find_element(By.TAG_NAME, "body").text)
+
+        # from a score down to the responses and labels behind it
+        _open_category(browser, report, "7. Evidence")
+        browser.find_element(By.CSS_SELECTOR, "tr a[iconname=eye]").click()
+        browser.switch_to.frame(_wait_for(lambda: browser.find_element(By.TAG_NAME, "iframe")))
+        link = _wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "a[href='#evidence-us-leaning-da']"))
+        link.click()
+        section = browser.find_element(By.ID, "evidence-us-leaning-da")
+        _wait_for(lambda: browser.execute_script("return window.scrollY") > 0)
+        responses = section.find_elements(By.XPATH, "following-sibling::div[@class='response']")
+        assert responses and "status kept" in responses[0].text
+        assert browser.find_elements(By.CSS_SELECTOR, ".label-pro") and browser.find_elements(
+            By.CSS_SELECTOR, ".label-con"
+        )
+        browser.switch_to.default_content()
+        _screenshot(browser, tmp_path / "evidence.png")
+    finally:
+        browser.quit()
+
+
+def _open_category(browser, report: str, name: str) -> None:
+    """The report's page of one category, opened afresh from the start page."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(report)
+    _wait_for(lambda: browser.find_element(By.XPATH, f"//a[normalize-space()='{name}']")).click()
+    _wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "tr a[iconname=eye]"))
+
+
+def _wait_for(condition, seconds: float = 15.0):
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            value = condition()
+        except Exception:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the report")
+        time.sleep(0.1)
+
+
+def _screenshot(browser, path: Path) -> Image.Image:
+    png = browser.get_screenshot_as_png()
+    path.write_bytes(png)
+    return Image.open(io.BytesIO(png)).convert("RGB")
+
+
+def _share_of_colour(image: Image.Image, colour: tuple[int, int, int], tolerance: int = 12) -> float:
+    distance = np.abs(np.asarray(image, dtype=int) - np.array(colour)).max(axis=2)
+    return float((distance <= tolerance).mean())
+
+
+def test_honesty_notes_name_what_is_not_real():
+    notes = honesty_notes(["uniform", "native"], True, ["fi"], True)
+    assert [note.split(" ")[0] for note in notes] == ["Simulated", "Synthetic", "Machine-translated", "RQ1"]
+    assert "uniform, native" in notes[0] and "fi" in notes[2]
+    assert honesty_notes([], False, [], False) == []
+
+
+def test_machine_translated_languages_are_marked():
+    frame = pl.DataFrame({"language": ["en", "fi", "da"], "value": [1, 2, 3]})
+    assert with_language_labels(frame, ["fi"])["language"].to_list() == ["en", "fi (MT)", "da"]
+
+
+def _judged_runs() -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Two (model, language) pairs: `a` has 6 kept and 2 malformed responses, `b` 5 kept."""
+    rows, texts = [], []
+    for model, kept, malformed in (("a", 6, 2), ("b", 5, 0)):
+        for index in range(kept + malformed):
+            status = "kept" if index < kept else "malformed"
+            prompt = f"{index:03d}"
+            texts.append((model, "da", 0, prompt, f"text {model} {prompt}"))
+            for statement in range(3 if status == "kept" else 1):
+                label = ("pro", "con", "null")[statement] if status == "kept" else None
+                rows.append(
+                    (model, "da", 0, prompt, "f118", statement + 1, f"s{statement}", label, "da", status)
+                )
+    judged = pl.DataFrame(
+        rows,
+        schema=["model", "language", "seed", "prompt_id", "item", "statement_idx", "statement", "label",
+                "response_language", "status"],
+        orient="row",
+    )  # fmt: skip
+    responses = pl.DataFrame(texts, schema=["model", "language", "seed", "prompt_id", "text"], orient="row")
+    return judged, responses
+
+
+def test_the_evidence_sample_draws_kept_and_filtered_responses_reproducibly():
+    judged, responses = _judged_runs()
+    sample = evidence_sample(judged, responses, kept=4, filtered=1, seed=7)
+    per_response = sample.unique(["model", "prompt_id"])
+    counts = dict(
+        per_response.group_by("model", "status")
+        .len()
+        .select(pl.concat_str("model", "status"), "len")
+        .iter_rows()
+    )
+    assert counts == {"akept": 4, "amalformed": 1, "bkept": 4}
+    # every statement of a drawn response comes with it, with its label and the response's text
+    kept = sample.filter(pl.col("status") == "kept")
+    assert kept.group_by("model", "prompt_id").len()["len"].to_list() == [3] * 8
+    expected_text = pl.concat_str(pl.lit("text "), "model", pl.lit(" "), "prompt_id")
+    assert kept.select((pl.col("text") == expected_text).all()).item()
+    assert sample.equals(evidence_sample(judged, responses, kept=4, filtered=1, seed=7))
+    assert not sample.equals(evidence_sample(judged, responses, kept=4, filtered=1, seed=8))
+
+
+def test_the_evidence_page_links_each_score_to_its_responses():
+    judged, responses = _judged_runs()
+    sample = evidence_sample(judged, responses, kept=2, filtered=1, seed=0)
+    scores = pl.DataFrame(
+        {
+            "model": ["a", "b"],
+            "language": ["da", "da"],
+            "alignment": [0.5, 0.25],
+            "ci_low": [0.1, -0.2],
+            "ci_high": [0.8, 0.6],
+            "consistency": [0.4, 0.3],
+            "kept_share": [0.75, 1.0],
+        }
+    )
+    template = (REPO / "workflow" / "report" / "page.html.jinja").read_text()
+    html = evidence_page(template, scores, sample, ["Simulated respondents: a, b."], [])
+    for model in ("a", "b"):
+        assert f'href="#evidence-{model}-da"' in html and f'id="evidence-{model}-da"' in html
+    assert html.count('class="response"') == 5  # a: 2 kept + 1 malformed; b: 2 kept
+    assert "0.500" in html and "[0.100, 0.800]" in html
+    assert "Simulated respondents: a, b." in html
+
+
+def test_native_scores_and_the_summary_read_the_tables():
+    alignment = pl.DataFrame(
+        {
+            "model": ["m"] * 4,
+            "language": ["da"] * 4,
+            "seed": [0, 1, 0, 1],
+            "level": ["language", "language", "country", "language"],
+            "group": ["da", "da", "DK", "da"],
+            "unit": ["topic", "topic", "topic", "response"],
+            "spearman": [0.6, 0.8, 0.1, 0.2],
+            "ci_low": [0.4, 0.6, 0.0, 0.0],
+            "ci_high": [0.8, 1.0, 0.2, 0.4],
+        }
+    )
+    consistency = pl.DataFrame(
+        {"model": ["m", "m"], "language": ["da", "da"], "seed": [0, 1], "consistency": [0.5, 0.7]}
+    )
+    filtering = pl.DataFrame(
+        {"model": ["m", "m"], "language": ["da", "da"], "seed": [0, 1], "responses": [10, 10], "kept": [9, 7]}
+    )
+    scores = native_scores(alignment, consistency, filtering, "topic")
+    row = scores.row(0, named=True)
+    assert row["alignment"] == pytest.approx(0.7) and row["ci_low"] == pytest.approx(0.5)
+    assert row["consistency"] == pytest.approx(0.6) and row["kept_share"] == pytest.approx(0.8)
+    totals = pl.DataFrame(
+        {
+            "model": ["m", "n", "o"],
+            "language": ["da"] * 3,
+            "us_minus_native": [0.1, -0.1, 0.0],
+            "ci_low": [0.05, -0.2, -0.1],
+            "ci_high": [0.2, -0.05, 0.1],
+        }
+    )
+    survey = pl.DataFrame({"level": ["country", "country"], "group": ["DK", "US"], "consistency": [0.7, 0.8]})
+    rq1 = pl.DataFrame(
+        {"term": ["capability:language=da"], "estimate": [0.3], "ci_low": [0.1], "ci_high": [0.5],
+         "p_value": [0.01], "engine": ["lme4"]}
+    )  # fmt: skip
+    summary = summary_markdown(scores, survey, rq1, totals, None, [], [])
+    assert "| m | da | 0.700 [0.500, 0.900] | 0.600 | 0.80 |" in summary
+    assert "from 0.700 to 0.800" in summary and "`capability:language=da`: 0.300 [0.100, 0.500]" in summary
+    assert "m in da: 0.100 [0.050, 0.200], leans US" in summary
+    assert "n in da: -0.100 [-0.200, -0.050], leans native" in summary
+    assert "o in da: 0.000 [-0.100, 0.100], no clear lean" in summary
+    assert "Read with care" not in summary
+
+
+def test_a_large_study_shows_the_populations_that_answer_the_questions():
+    countries = ["US", "GB", "DK", "NL", "PT", "BR", "DE", "FR", "ES", "IT", "SE", "FI", "CA", "AU"]
+    rows = [("country", country) for country in countries] + [
+        ("language", lang) for lang in ("en", "da", "pt")
+    ]
+    alignment = pl.DataFrame([*rows, ("global", "global")], schema=["level", "group"], orient="row")
+    native = {"da": ["DK"], "pt": ["PT", "BR"]}
+    assert displayed_populations(alignment, native) == [
+        "US", "BR", "DK", "PT", "lang:da", "lang:en", "lang:pt", "global",
+    ]  # fmt: skip
+    assert displayed_populations(alignment.head(10), native) is None

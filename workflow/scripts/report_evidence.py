@@ -1,0 +1,38 @@
+from pathlib import Path
+
+import polars as pl
+
+from culturalign.logs import script_log
+from culturalign.report import evidence_page, evidence_sample, native_scores
+
+with script_log(snakemake.log[0]) as log:
+    inputs, params = snakemake.input, snakemake.params
+
+    def runs(paths: list[str]) -> pl.DataFrame:
+        return pl.concat(
+            pl.read_parquet(path).with_columns(
+                pl.lit(model).alias("model"), pl.lit(language).alias("language"), pl.lit(seed).alias("seed")
+            )
+            for (model, language, seed), path in zip(params.runs, paths, strict=True)
+        )
+
+    sample = evidence_sample(
+        runs(inputs.judged), runs(inputs.responses), params.kept, params.filtered, params.seed
+    )
+    scores = native_scores(
+        pl.read_parquet(inputs.alignment),
+        pl.read_parquet(inputs.consistency),
+        pl.read_parquet(inputs.filtering),
+        params.unit,
+    )
+    log.info(
+        "%d statements of %d sampled responses",
+        sample.height,
+        sample.select("model", "language", "seed", "prompt_id").n_unique(),
+    )
+    Path(snakemake.output[0]).write_text(
+        evidence_page(
+            Path(inputs.template).read_text(encoding="utf-8"), scores, sample, params.notes, params.translated
+        ),
+        encoding="utf-8",
+    )

@@ -1,0 +1,26 @@
+from pathlib import Path
+
+import polars as pl
+
+from culturalign.logs import script_log
+from culturalign.report import native_scores, summary_markdown
+
+with script_log(snakemake.log[0]) as log:
+    inputs, params = snakemake.input, snakemake.params
+    scores = native_scores(
+        pl.read_parquet(inputs.alignment),
+        pl.read_parquet(inputs.consistency),
+        pl.read_parquet(inputs.filtering),
+        params.unit,
+    )
+    summary = summary_markdown(
+        scores,
+        pl.read_parquet(inputs.survey_consistency),
+        pl.read_csv(inputs.rq1),
+        pl.read_csv(inputs.rq2_totals),
+        pl.read_csv(inputs.ledger) if hasattr(inputs, "ledger") else None,
+        params.notes,
+        params.translated,
+    )
+    Path(snakemake.output[0]).write_text(summary, encoding="utf-8")
+    log.info("summary of %d (model, language) pairs", scores.height)
