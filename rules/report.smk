@@ -200,6 +200,7 @@ rule report_evidence:
         responses=per_model_language_seed(
             "results/responses/{model}/{language}/{seed}.parquet"
         ),
+        item_bank=ITEMS_FILE,
         template=PAGE_TEMPLATE,
         code=REPORT_CODE,
     output:

@@ -291,12 +291,17 @@ def test_the_evidence_page_links_each_score_to_its_responses():
         }
     )
     template = (REPO / "workflow" / "report" / "page.html.jinja").read_text()
-    html = evidence_page(template, scores, sample, ["Simulated respondents: a, b."], [])
+    positions = {
+        "f118": ("Homosexuality", "Homosexuality is justifiable.", "Homosexuality is never justifiable.")
+    }
+    html = evidence_page(template, scores, sample, positions, ["Simulated respondents: a, b."], [])
     for model in ("a", "b"):
         assert f'href="#evidence-{model}-da"' in html and f'id="evidence-{model}-da"' in html
     assert html.count('class="response"') == 5  # a: 2 kept + 1 malformed; b: 2 kept
     assert "0.500" in html and "[0.100, 0.800]" in html
     assert "Simulated respondents: a, b." in html
+    # the positions the judge read each statement against, beside every response
+    assert html.count("Homosexuality is never justifiable.") == 5
 
 
 def test_native_scores_and_the_summary_read_the_tables():

@@ -255,9 +255,15 @@ def _anchor(model: str, language: str) -> str:
 
 
 def evidence_page(
-    template: str, scores: pl.DataFrame, sample: pl.DataFrame, notes: list[str], translated: list[str]
+    template: str,
+    scores: pl.DataFrame,
+    sample: pl.DataFrame,
+    positions: dict[str, tuple[str, str, str]],
+    notes: list[str],
+    translated: list[str],
 ) -> str:
-    """Each (model, language)'s scores, each linking to the responses and judge labels behind it."""
+    """Each (model, language)'s scores, each linking to the responses and judge labels behind it;
+    `positions` gives each item's label and the pro and con positions the judge read against."""
     rows = []
     for score in scores.iter_rows(named=True):
         link = f'<a href="#{_anchor(score["model"], score["language"])}">responses</a>'
@@ -297,12 +303,15 @@ def evidence_page(
             for (_, _, seed, prompt_id), response in statements.group_by(
                 "model", "language", "seed", "prompt_id", maintain_order=True
             ):
-                body.append(_response_html(seed, prompt_id, response))
+                body.append(_response_html(seed, prompt_id, response, positions))
     return page(template, "Scores and the evidence behind them", "\n".join(body), notes)
 
 
-def _response_html(seed: int, prompt_id: str, response: pl.DataFrame) -> str:
+def _response_html(
+    seed: int, prompt_id: str, response: pl.DataFrame, positions: dict[str, tuple[str, str, str]]
+) -> str:
     first = response.row(0, named=True)
+    label, pro, con = positions.get(first["item"], ("", "", ""))
     labelled = [
         f'<li><span class="{LABEL_CLASSES.get(row["label"], "")}">{html.escape(str(row["label"]))}</span> '
         f"{html.escape(row['statement'])}</li>"
@@ -315,6 +324,8 @@ def _response_html(seed: int, prompt_id: str, response: pl.DataFrame) -> str:
         f'<div class="meta">seed {seed} · prompt {html.escape(prompt_id)} · '
         f"item {html.escape(first['item'])} · status <b>{html.escape(first['status'])}</b> · "
         f"response language {html.escape(str(first['response_language']))}</div>"
+        f'<div class="positions">{html.escape(label)}: <span class="label-pro">pro</span> '
+        f'{html.escape(pro)} · <span class="label-con">con</span> {html.escape(con)}</div>'
         f"<pre>{html.escape(first['text'] or '')}</pre>{statements}</div>"
     )
 

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import polars as pl
 
+from culturalign.items import load_items
 from culturalign.logs import script_log
 from culturalign.report import evidence_page, evidence_sample, native_scores
 
@@ -32,7 +33,12 @@ with script_log(snakemake.log[0]) as log:
     )
     Path(snakemake.output[0]).write_text(
         evidence_page(
-            Path(inputs.template).read_text(encoding="utf-8"), scores, sample, params.notes, params.translated
+            Path(inputs.template).read_text(encoding="utf-8"),
+            scores,
+            sample,
+            {key: (item.label, item.pro, item.con) for key, item in load_items(inputs.item_bank).items()},
+            params.notes,
+            params.translated,
         ),
         encoding="utf-8",
     )
