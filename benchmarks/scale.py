@@ -105,10 +105,12 @@ def study_config(models: int, languages: list[str], seeds: int) -> dict:
 
 def snakemake(study: Path, *arguments: str) -> tuple[float, subprocess.CompletedProcess]:
     started = time.perf_counter()
+    # the copy's own package, not the installed one, which may change while the run goes on
+    environment = os.environ | {"PYTHONPATH": str(study / "workflow")}
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(study / "Snakefile"), "--directory",
          str(study), "--configfile", str(study / "study.yaml"), *arguments],
-        capture_output=True, text=True,
+        capture_output=True, text=True, env=environment,
     )  # fmt: skip
     seconds = time.perf_counter() - started
     if result.returncode != 0:
