@@ -152,9 +152,11 @@ def test_a_reader_sees_the_banner_every_figure_and_the_evidence(study, tmp_path)
         shown = set()
         for category in ("1. Alignment", "2. Regression", "3. Quality", "4. Survey", "5. Cost"):
             _open_category(browser, report, category)
-            for row in range(len(browser.find_elements(By.CSS_SELECTOR, "tr a[iconname=eye]"))):
+            rows = len(browser.find_elements(By.CSS_SELECTOR, "tr a[iconname=eye]"))
+            for row in range(rows):
                 _open_category(browser, report, category)
-                browser.find_elements(By.CSS_SELECTOR, "tr a[iconname=eye]")[row].click()
+                eyes = _eye_icons(browser, rows)
+                _click(browser, eyes[row])
                 image = _wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "img[src^='data:image/png']"))
                 _wait_for(lambda image=image: browser.execute_script("return arguments[0].complete", image))
                 width = browser.execute_script("return arguments[0].naturalWidth", image)
@@ -165,12 +167,12 @@ def test_a_reader_sees_the_banner_every_figure_and_the_evidence(study, tmp_path)
 
         # a caption carries the banner too
         _open_category(browser, report, "1. Alignment")
-        browser.find_elements(By.CSS_SELECTOR, "tr a[iconname=information-circle]")[0].click()
+        _click(browser, browser.find_elements(By.CSS_SELECTOR, "tr a[iconname=information-circle]")[0])
         _wait_for(lambda: "Simulated respondents" in browser.find_element(By.TAG_NAME, "body").text)
 
         # from a score down to the responses and labels behind it
         _open_category(browser, report, "7. Evidence")
-        browser.find_element(By.CSS_SELECTOR, "tr a[iconname=eye]").click()
+        _click(browser, browser.find_element(By.CSS_SELECTOR, "tr a[iconname=eye]"))
         browser.switch_to.frame(_wait_for(lambda: browser.find_element(By.TAG_NAME, "iframe")))
         link = _wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "a[href='#evidence-us-leaning-da']"))
         link.click()
@@ -191,9 +193,28 @@ def _open_category(browser, report: str, name: str) -> None:
     """The report's page of one category, opened afresh from the start page."""
     from selenium.webdriver.common.by import By
 
+    # a blank page first: going to the same address again would keep the app's state
+    browser.get("about:blank")
     browser.get(report)
-    _wait_for(lambda: browser.find_element(By.XPATH, f"//a[normalize-space()='{name}']")).click()
+    _click(browser, _wait_for(lambda: browser.find_element(By.XPATH, f"//a[normalize-space()='{name}']")))
     _wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "tr a[iconname=eye]"))
+
+
+def _click(browser, element) -> None:
+    """A click through the page's own JavaScript: the menu's slide-in animation can put another
+    entry over the target for a moment, which a pointer click would hit instead."""
+    browser.execute_script("arguments[0].click()", element)
+
+
+def _eye_icons(browser, count: int) -> list:
+    """The category's "show" icons, once all `count` rows are there."""
+    from selenium.webdriver.common.by import By
+
+    def icons():
+        found = browser.find_elements(By.CSS_SELECTOR, "tr a[iconname=eye]")
+        return found if len(found) == count else None
+
+    return _wait_for(icons)
 
 
 def _wait_for(condition, seconds: float = 15.0):
