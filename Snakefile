@@ -15,6 +15,7 @@ include: "rules/judge.smk"
 include: "rules/polarity.smk"
 include: "rules/alignment.smk"
 include: "rules/regression.smk"
+include: "rules/safety.smk"
 include: "rules/report.smk"
 
 

@@ -24,6 +24,7 @@ from culturalign.reanalysis import (
     with_uniform_baseline,
 )
 from culturalign.report import caption_banner, honesty_notes
+from culturalign.safety import load_other_language, safety_set_path
 
 REPO = Path(workflow.basedir)
 RESOURCES = REPO / "resources"
@@ -96,6 +97,35 @@ BATCH_STATE = "results/batches/{model}/{language}/{seed}.json"
 VLLM_MANIFEST = "results/vllm/{model}.json"
 
 
+SAFETY = config["safety"]
+# The safety stage runs in the study's languages that have a safety file (its attack templates
+# and refusal phrases); each language's `other_language` attack asks for an answer in another one.
+SAFETY_LANGUAGES = (
+    [
+        language
+        for language in LANGUAGES
+        if safety_set_path(RESOURCES, language).is_file()
+    ]
+    if SAFETY["enabled"] and not JUDGED_IMPORT
+    else []
+)
+ANSWER_LANGUAGES = {
+    language: load_other_language(safety_set_path(RESOURCES, language)).code
+    for language in SAFETY_LANGUAGES
+}
+SAFETY_RUNS = [
+    (model, language, attack)
+    for model, language, attack in itertools.product(
+        EVALUATED, SAFETY_LANGUAGES, SAFETY["attacks"]
+    )
+    if MODELS[model]["backend"] != "simulated"
+    or {language, ANSWER_LANGUAGES[language]} <= set(PHRASE_BANK_LANGUAGES)
+]
+SAFETY_JUDGE = SAFETY["judge"] or JUDGES["primary"]
+SAFETY_JUDGE_ON_GPU = bool(SAFETY_JUDGE) and MODELS[SAFETY_JUDGE]["backend"] == "vllm"
+SAFETY_JUDGE_TEMPLATE = RESOURCES / "safety" / "judge.jinja"
+
+
 PAGE_TEMPLATE = REPO / "workflow" / "report" / "page.html.jinja"
 REPORT_CODE = REPO / "workflow" / "culturalign" / "report.py"
 FIGURES_CODE = REPO / "workflow" / "culturalign" / "figures.py"
@@ -111,6 +141,7 @@ wildcard_constraints:
     language="|".join(map(re.escape, LANGUAGES)),
     seed=r"\d+",
     judge=alternatives(LLM_JUDGES),
+    attack=alternatives(SAFETY["attacks"]),
 
 
 report: "../workflow/report/workflow.rst"
@@ -163,6 +194,7 @@ def final_targets():
                 "results/responses/{model}/{language}/{seed}.parquet"
             )
             + ["results/ledger.csv"]
+            + safety_targets()
         )
     if MODELS:
         targets += ["results/language_fidelity.csv"] if not JUDGED_IMPORT else []
@@ -183,7 +215,7 @@ def final_targets():
         targets += [*rules.report_figures.output, *rules.report_tables.output]
         targets.append(rules.report_summary.output[0])
         targets += [] if JUDGED_IMPORT else [rules.report_evidence.output[0]]
-    return targets
+    return targets + safety_targets()
 
 
 def prompt_resources(wildcards):
@@ -236,12 +268,90 @@ def generation_inputs(wildcards):
 
 
 def vllm_prompts(wildcards):
-    """All prompt samples a vLLM model answers in its one job, by language and seed."""
-    return {
+    """All prompt samples a vLLM model answers in its one job, by language and seed, and the
+    safety prompts of each language it answers them in (`safety_<language>`)."""
+    prompts = {
         f"{language}_{seed}": f"results/prompts/{language}/{seed}.parquet"
         for model, language, seed in model_language_seeds()
         if model == wildcards.model
     }
+    prompts |= {
+        f"safety_{language}": f"results/safety/prompts/{language}.parquet"
+        for model, language, _ in SAFETY_RUNS
+        if model == wildcards.model
+    }
+    return prompts
+
+
+def per_safety_run(pattern):
+    """`pattern` filled in for every (model, language, attack) safety run, in a fixed order."""
+    return [
+        pattern.format(model=model, language=language, attack=attack)
+        for model, language, attack in SAFETY_RUNS
+    ]
+
+
+def safety_unjudged_models():
+    """Real models whose safety answers need an LLM judge (safety.judge or judges.primary)."""
+    if SAFETY_JUDGE:
+        return []
+    return sorted(
+        {
+            model
+            for model, _, _ in SAFETY_RUNS
+            if MODELS[model]["backend"] != "simulated"
+        }
+    )
+
+
+def safety_targets():
+    """What the safety stage delivers: rates, gaps and judge agreement, and their co-analysis with
+    alignment; only the answers while a real model has no judge."""
+    if not SAFETY_RUNS:
+        return []
+    if safety_unjudged_models():
+        return per_safety_run(
+            "results/safety/responses/{model}/{language}/{attack}.parquet"
+        )
+    targets = list(rules.safety_rates.output)
+    if not unjudged_models():
+        targets += list(rules.safety_alignment.output)
+    return targets
+
+
+def safety_generation_inputs(wildcards):
+    inputs = {"prompts": f"results/safety/prompts/{wildcards.language}.parquet"}
+    backend = MODELS[wildcards.model]["backend"]
+    if backend == "simulated":
+        inputs["phrase_banks"] = phrase_banks(wildcards)
+    if backend == "vllm":
+        inputs["manifest"] = ancient(VLLM_MANIFEST.format(model=wildcards.model))
+    return inputs
+
+
+def safety_judge_inputs(wildcards):
+    """Every safety answer, the prompts they answer, the refusal phrases of every language an
+    answer may be in, and the LLM judge's template or the simulated reader's phrase banks.
+    """
+    languages = sorted(
+        {*SAFETY_LANGUAGES, *ANSWER_LANGUAGES.values()}
+        & {path.stem for path in (RESOURCES / "safety").glob("*.yaml")}
+    )
+    inputs = {
+        "responses": per_safety_run(
+            "results/safety/responses/{model}/{language}/{attack}.parquet"
+        ),
+        "prompts": [
+            f"results/safety/prompts/{language}.parquet"
+            for language in SAFETY_LANGUAGES
+        ],
+        "safety_sets": [safety_set_path(RESOURCES, language) for language in languages],
+    }
+    if SAFETY_JUDGE:
+        inputs |= {"template": SAFETY_JUDGE_TEMPLATE, "prices": PRICES_FILE}
+    else:
+        inputs["phrase_banks"] = phrase_banks(wildcards)
+    return inputs
 
 
 def judged_models_only(wildcards):
@@ -408,6 +518,23 @@ if unjudged_models():
     )
 else:
     check_rq1_capabilities()
+if safety_unjudged_models():
+    logger.warning(
+        "{}: {} need a safety judge (safety.judge or judges.primary): the safety stage stops "
+        "after their answers (results/safety/responses/).".format(
+            CONFIG_SOURCE, ", ".join(safety_unjudged_models())
+        )
+    )
+LANGUAGES_WITHOUT_SAFETY_SET = [
+    language
+    for language in LANGUAGES
+    if SAFETY["enabled"] and not JUDGED_IMPORT and language not in SAFETY_LANGUAGES
+]
+if LANGUAGES_WITHOUT_SAFETY_SET:
+    logger.warning(
+        "{}: no safety file (resources/safety/<language>.yaml) for {}: the safety stage skips "
+        "them".format(CONFIG_SOURCE, ", ".join(LANGUAGES_WITHOUT_SAFETY_SET))
+    )
 
 
 def result_tables():

@@ -50,6 +50,8 @@ rule generate_vllm:
     params:
         settings=lookup(dpath="models/{model}", within=config),
         sampling=config["generation"],
+        safety_sampling={**config["generation"], **SAFETY["sampling"]},
+        attacks=SAFETY["attacks"],
         cache=COMPLETION_CACHE,
     script:
         "../workflow/scripts/generate_vllm.py"
@@ -84,6 +86,10 @@ rule ledger:
         per_model_language_seed("results/ledger/generate/{model}/{language}/{seed}.csv"),
         per_judge_and_run("results/ledger/judge/{judge}/{model}/{language}/{seed}.csv"),
         translation_ledgers(),
+        per_safety_run("results/ledger/safety/{model}/{language}/{attack}.csv"),
+        per_safety_run("results/ledger/safety_judge/{model}/{language}/{attack}.csv")
+        if SAFETY_JUDGE
+        else [],
     output:
         "results/ledger.csv",
     log:

@@ -15,6 +15,7 @@ CONFIG = {
     "languages": LANGUAGES,
     "seeds": SEEDS,
     "prompts_per_seed": 300,
+    "safety": {"enabled": False},  # its known answers are in test_safety_workflow.py
     "models": {
         "uniform": {"backend": "simulated", "respondent": "uniform"},
         "native": {"backend": "simulated", "respondent": "population", "population": "native"},

@@ -94,6 +94,7 @@ CONFIG = {
     "alignment": {"bootstrap": 200},
     "self_consistency": {"repeats": 40},
     "judges": {"primary": "reader", "secondary": ["noisy"], "bootstrap": 300},
+    "safety": {"enabled": False},  # its LLM judge is tested in test_safety_workflow.py
     "regression": {"rq1": {"models": ["native", "half-native"]}},
     "models": {
         "uniform": {"backend": "simulated", "respondent": "uniform"},

@@ -78,6 +78,7 @@ def study(tmp_path_factory):
             "seeds": [0],
             "prompts_per_seed": 64,
             "alignment": {"bootstrap": 200},
+            "safety": {"enabled": False},
             "self_consistency": {"repeats": 20},
             "translation": {"translator": "translator"},
             "judges": {"primary": "judge"},

@@ -18,6 +18,7 @@ BASE = {
     "prompts_per_seed": 64,
     "alignment": {"bootstrap": 100},
     "self_consistency": {"repeats": 20},
+    "safety": {"attacks": ["none", "role_play"], "bootstrap": 200},
     "models": {
         "uniform": {"backend": "simulated", "respondent": "uniform"},
         "native": {
@@ -47,8 +48,11 @@ AGGREGATES = {
     "report_tables": 1,
     "report_evidence": 1,
     "report_summary": 1,
+    "safety_alignment": 1,
     "all": 1,
 }
+# A safety answer's judging is one job over all runs (a vLLM judge loads once); it and the rates rerun.
+SAFETY_AGGREGATES = {"safety_judge": 1, "safety_rates": 1}
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +79,27 @@ def test_a_new_model_plans_its_runs_and_the_aggregates(study):
     extra = {"backend": "simulated", "respondent": "population", "population": "US"}
     config = BASE | {"models": BASE["models"] | {"us": extra | {"capability": {"en": 0.6, "da": 0.5}}}}
     runs = 2 * 2  # two languages, two seeds
-    assert planned(study, config) == dict.fromkeys(PER_RUN, runs) | AGGREGATES
+    safety_runs = 2 * 2  # two languages, two attacks
+    assert planned(study, config) == dict.fromkeys(PER_RUN, runs) | AGGREGATES | SAFETY_AGGREGATES | {
+        "safety_generate": safety_runs
+    }
 
 
 def test_a_new_language_plans_its_prompts_runs_and_the_aggregates(study):
     config = BASE | {"languages": ["en", "da", "pt"]}
     runs = 3 * 2  # three models, two seeds
-    assert planned(study, config) == {"prompts": 2} | dict.fromkeys(PER_RUN, runs) | AGGREGATES
+    safety_runs = 3 * 2  # three models, two attacks
+    assert (
+        planned(study, config)
+        == {"prompts": 2}
+        | dict.fromkeys(PER_RUN, runs)
+        | AGGREGATES
+        | {
+            "safety_prompts": 1,
+            "safety_generate": safety_runs,
+        }
+        | SAFETY_AGGREGATES
+    )
 
 
 def test_a_new_seed_plans_its_prompts_runs_and_the_aggregates(study):

@@ -34,6 +34,7 @@ def study_config(base_url: str, models: dict, seeds=(0,)) -> dict:
         "languages": LANGUAGES,
         "seeds": list(seeds),
         "prompts_per_seed": PROMPTS,
+        "safety": {"enabled": False},
         "regression": {"rq2": {"native_countries": {"da": ["DK"]}}},
         "models": {
             "uniform": {"backend": "simulated", "respondent": "uniform"},

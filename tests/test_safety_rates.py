@@ -45,7 +45,7 @@ def judged():
 
 
 def test_planted_rates_come_back_within_their_cis(judged):
-    rates = safety_rates(judged, resamples=2000, seed=0)
+    rates = safety_rates(judged)
     assert rates.height == len(PLANTED) * 3
     missed = []
     for row in rates.iter_rows(named=True):
@@ -103,4 +103,18 @@ def test_gaps_pair_the_same_prompts_across_languages():
     gap = language_gaps(judged, resamples=200).filter(measure="attack_success").row(0, named=True)
     assert gap["gap"] == pytest.approx(0.5) and gap["n"] == 4
     assert 0 <= gap["ci_low"] <= 0.5 <= gap["ci_high"] <= 1
-    assert safety_rates(judged, resamples=200).equals(safety_rates(judged, resamples=200))
+    assert language_gaps(judged, resamples=200).equals(language_gaps(judged, resamples=200))
+
+
+def test_a_model_that_never_complies_keeps_an_honest_interval():
+    labels = ["refusal"] * 45
+    judged = pl.DataFrame(
+        {
+            "model": "m", "language": "en", "attack": "none",
+            "prompt_id": [f"h-{i}" for i in range(45)], "kind": "harmful", "label": labels,
+        }
+    )  # fmt: skip
+    success = safety_rates(judged).filter(measure="attack_success").row(0, named=True)
+    # Wilson's 95% interval for 0 of 45: [0, 0.0787]; a percentile bootstrap would say [0, 0]
+    assert success["rate"] == 0 and success["ci_low"] == pytest.approx(0, abs=1e-12)
+    assert success["ci_high"] == pytest.approx(0.0787, abs=1e-4)

@@ -278,6 +278,7 @@ STUDY = {
     "languages": ["en", "sv"],
     "seeds": [0],
     "prompts_per_seed": 40,
+    "safety": {"enabled": False},
     "regression": {"rq2": {"reference": "respondent"}},
 }
 

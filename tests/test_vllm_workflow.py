@@ -15,6 +15,7 @@ from conftest import REPO
 
 pytestmark = pytest.mark.vllm
 PROMPTS = 5
+SAFETY_PROMPTS = 90  # 45 harmful and 45 benign in each of our safety files
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,8 @@ def snakemake(python, study, languages):
         "languages": languages,
         "seeds": [0, 1],
         "prompts_per_seed": PROMPTS,
+        # the safety prompts (90 per language) are answered in the same vLLM job
+        "safety": {"attacks": ["none"]},
         "models": {
             "uniform": {"backend": "simulated", "respondent": "uniform"},
             "tiny": {
@@ -70,7 +73,8 @@ def test_one_model_job_serves_every_run_and_a_new_language_runs_alone(python, tm
 
     snakemake(python, tmp_path, ["en", "da"])
     log = (tmp_path / "logs/generate_vllm/tiny.log").read_text()
-    assert log.count("loading") == 1 and f"{2 * 2 * PROMPTS} requests to generate over 4 runs" in log
+    assert log.count("loading") == 1
+    assert f"{2 * 2 * PROMPTS + 2 * SAFETY_PROMPTS} requests to generate over 6 runs" in log
     done = {}
     for language in ("en", "da"):
         for seed in (0, 1):
@@ -85,12 +89,17 @@ def test_one_model_job_serves_every_run_and_a_new_language_runs_alone(python, tm
 
     result = snakemake(python, tmp_path, ["en", "da", "nl"])
     log = (tmp_path / "logs/generate_vllm/tiny.log").read_text()
-    assert log.count("loading") == 1 and f"{2 * PROMPTS} requests to generate over 6 runs" in log
+    assert log.count("loading") == 1
+    assert f"{2 * PROMPTS + SAFETY_PROMPTS} requests to generate over 9 runs" in log
     assert all(path.stat().st_mtime_ns == mtime for path, mtime in done.items()), result.stderr[-3000:]
     manifest = json.loads((tmp_path / "results/vllm/tiny.json").read_text())
     assert {run: len(entry["fresh"]) for run, entry in manifest.items()} == {
         "en/0": 0, "en/1": 0, "da/0": 0, "da/1": 0, "nl/0": PROMPTS, "nl/1": PROMPTS,
+        "safety/en/none": 0, "safety/da/none": 0, "safety/nl/none": SAFETY_PROMPTS,
     }  # fmt: skip
+    answers = pl.read_parquet(tmp_path / "results/safety/responses/tiny/nl/none.parquet")
+    assert answers.height == SAFETY_PROMPTS and answers["error"].null_count() == SAFETY_PROMPTS
+    assert set(answers["kind"]) == {"harmful", "benign"} and not answers["cached"].any()
     for seed in (0, 1):
         responses = pl.read_parquet(tmp_path / f"results/responses/tiny/nl/{seed}.parquet")
         assert responses["error"].null_count() == PROMPTS and not responses["cached"].any()

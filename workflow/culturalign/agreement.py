@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import numpy as np
 import polars as pl
 
-from culturalign.stats import random_stream, resample_counts
+from culturalign.stats import percentile_ci, random_stream, resample_counts
 
 LABELS = ("pro", "con", "null")
 STATEMENT_KEY = ("model", "language", "seed", "prompt_id", "statement_idx")
@@ -148,16 +148,6 @@ def resampled_tables(table: np.ndarray, resamples: int, rng: np.random.Generator
     return rng.multinomial(n, table.ravel() / n, size=resamples).reshape(resamples, *table.shape)
 
 
-def _interval(replicates: np.ndarray, confidence: float) -> tuple[float, float]:
-    """Percentile interval of the defined replicates (a resample can lose a category and with it kappa)."""
-    finite = replicates[np.isfinite(replicates)]
-    if finite.size == 0:
-        return (np.nan, np.nan)
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(finite, [tail, 100 - tail])
-    return (float(low), float(high))
-
-
 def _check(frame: pl.DataFrame, columns: tuple[str, ...], what: str) -> None:
     absent = [column for column in columns if column not in frame.columns]
     if absent:
@@ -221,9 +211,9 @@ def judge_agreement(
                     statements.height - n,
                     float(accuracy_from_tables(table)),
                     float(kappa_from_tables(table)),
-                    *_interval(kappa_from_tables(replicates), confidence),
+                    *percentile_ci(kappa_from_tables(replicates), confidence),
                     float(alpha_from_tables(table)),
-                    *_interval(alpha_from_tables(replicates), confidence),
+                    *percentile_ci(alpha_from_tables(replicates), confidence),
                 )
             )
     return (
@@ -282,9 +272,9 @@ def gold_accuracy(
                 clusters,
                 statements.height - labelled.height,
                 float(accuracy_from_tables(table)),
-                *_interval(accuracy_from_tables(replicates), confidence),
+                *percentile_ci(accuracy_from_tables(replicates), confidence),
                 float(kappa_from_tables(table)),
-                *_interval(kappa_from_tables(replicates), confidence),
+                *percentile_ci(kappa_from_tables(replicates), confidence),
             )
         )
     return (

@@ -90,6 +90,7 @@ def _problems(config: dict, items: dict[str, Item], resources: Path) -> Iterator
         yield "judged_import: a re-analysis takes its models from the imported table; leave models empty"
     yield from _model_problems(config, countries)
     yield from _translation_problems(config)
+    yield from _safety_problems(config)
     if config["models"] and languages_valid:
         selected = {key: items[key] for key in item_keys}
         translated = translated_languages(resources, config["languages"], config["translation"]["translator"])
@@ -160,6 +161,27 @@ def _translation_problems(config: dict) -> Iterator[str]:
     if slug is None:
         return
     yield from _tool_model_problems("translation.translator", slug, config["models"])
+
+
+def _safety_problems(config: dict) -> Iterator[str]:
+    safety = config["safety"]
+    if not safety["enabled"]:
+        return
+    if safety["judge"] is not None:
+        yield from _tool_model_problems("safety.judge", safety["judge"], config["models"], offline=True)
+    for index, source in enumerate(safety["external"]):
+        if not Path(source["path"]).is_file():
+            yield (
+                f"safety.external[{index}].path: file {source['path']} not found "
+                "(relative to the working directory)"
+            )
+    for slug, model in config["models"].items():
+        for language in model.get("safety", {}).get("languages", {}):
+            if language not in config["languages"]:
+                yield (
+                    f"models.{slug}.safety.languages: {language!r} is not one of the study's "
+                    f"languages {config['languages']}"
+                )
 
 
 def _tool_model_problems(key: str, slug: str, models: dict, offline: bool = False) -> Iterator[str]:

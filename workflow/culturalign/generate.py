@@ -3,14 +3,16 @@
 Every request carries a stable key; completions already in the cache are not requested again,
 and new ones are cached the moment they arrive."""
 
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
 
-from culturalign.backends import Backend, Completion, GenerationRequest
+from culturalign.backends import Backend, Completion, GenerationRequest, create_backend
 from culturalign.cache import CompletionCache, request_key
+from culturalign.phrase_bank import load_phrase_banks
 
 RESPONSE_SCHEMA = {
     "prompt_id": pl.String,
@@ -61,6 +63,7 @@ def keyed_request(
     item: str,
     language: str,
     seed: int,
+    attack: str | None = None,
 ) -> GenerationRequest:
     """One user message to the model of `settings`, keyed for the cache by backend, model,
     endpoint, message, parameters and `replicate` (what tells apart draws of the same message)."""
@@ -73,7 +76,7 @@ def keyed_request(
         parameters,
         replicate,
     )
-    return GenerationRequest(prompt_id, item, language, seed, messages, parameters, key)
+    return GenerationRequest(prompt_id, item, language, seed, messages, parameters, key, attack)
 
 
 def run_requests(
@@ -123,6 +126,45 @@ def generate_responses(
         schema=RESPONSE_SCHEMA,
     )
     return table, seconds
+
+
+def answer_run(
+    requests: list[GenerationRequest],
+    *,
+    model: str,
+    settings: dict,
+    cache_path: str | Path,
+    manifest: str | Path | None = None,
+    run: str = "",
+    phrase_banks: list[str | Path] = (),
+    ground_truth: str | Path | None = None,
+    batch_state: str | Path | None = None,
+    answer_languages: dict[str, str] | None = None,
+) -> tuple[pl.DataFrame, float]:
+    """One run's responses through its model's backend, and the seconds spent generating. Real
+    models' completions are cached the moment they arrive; simulated answers are free and
+    reproducible, so not cached. A vLLM model's one job already generated and cached every run's
+    completions: its `manifest` says which ones of `run` were new, and how long they took."""
+    simulated = settings["backend"] == "simulated"
+    if settings["backend"] == "vllm":
+        backend = StoredOnly(str(manifest))
+    else:
+        backend = create_backend(
+            model,
+            settings,
+            phrase_banks=load_phrase_banks(phrase_banks) if simulated else None,
+            ground_truth=pl.read_parquet(ground_truth) if simulated and ground_truth else None,
+            batch_state=batch_state,
+            answer_languages=answer_languages,
+        )
+    responses, seconds = generate_responses(
+        requests, backend, None if simulated else CompletionCache(cache_path)
+    )
+    if settings["backend"] == "vllm":
+        generated = json.loads(Path(manifest).read_text()).get(run, {})
+        responses = with_fresh(responses, requests, set(generated.get("fresh", [])))
+        seconds = generated.get("seconds", 0.0)
+    return responses, seconds
 
 
 class StoredOnly:

@@ -114,6 +114,37 @@ def parse_judgement(text: str | None, count: int) -> tuple[list[str] | None, str
     return labels, language, None
 
 
+def ask_until_usable(
+    pending: list[str],
+    request_for: Callable[[str, int], GenerationRequest],
+    parse: Callable[[str, str | None], tuple[object, str | None]],
+    backend: Backend,
+    cache: CompletionCache | None,
+) -> tuple[dict[str, object], dict[str, str], list[pl.DataFrame]]:
+    """Ask the judge about each pending unit (by id); an answer that `parse` finds unusable (its
+    problem is not None) is asked once more under a new request key (`attempt`). Returns the usable
+    values, the problems of the units still unusable after ATTEMPTS, and each attempt's calls."""
+    usable: dict[str, object] = {}
+    problems: dict[str, str] = {}
+    calls = []
+    for attempt in range(ATTEMPTS):
+        if not pending:
+            break
+        answers, _ = generate_responses([request_for(unit, attempt) for unit in pending], backend, cache)
+        calls.append(answers)
+        retry = []
+        for unit, answer in zip(pending, answers["text"], strict=True):
+            value, problem = parse(unit, answer)
+            if problem is None:
+                usable[unit] = value
+                problems.pop(unit, None)
+            else:
+                problems[unit] = problem
+                retry.append(unit)
+        pending = retry
+    return usable, problems, calls
+
+
 def judge_with_llm(
     responses: pl.DataFrame,
     items: dict[str, Item],
@@ -131,43 +162,31 @@ def judge_with_llm(
     """One row per statement (one row without a statement for a response without any) with the
     judge's label, both languages and the response's status, and the judge's calls (for the
     ledger). Responses without the list format are not sent to the judge."""
-    statements, judged = {}, {}
-    pending = []
+    statements, texts = {}, {}
     for prompt_id, item, text in responses.select("prompt_id", "item", "text").iter_rows():
         statements[prompt_id] = split_statements(text)
         if text is not None and len(statements[prompt_id]) >= min_statements:
-            pending.append((prompt_id, item, text))
-    calls = []
-    problems: dict[str, str] = {}
-    for attempt in range(ATTEMPTS):
-        if not pending:
-            break
-        requests = [
-            judge_request(
-                template,
-                items[item],
-                text,
-                statements[prompt_id],
-                prompt_id=prompt_id,
-                language=language,
-                seed=seed,
-                settings=settings,
-                attempt=attempt,
-            )
-            for prompt_id, item, text in pending
-        ]
-        answers, _ = generate_responses(requests, backend, cache)
-        calls.append(answers)
-        retry = []
-        for (prompt_id, item, text), answer in zip(pending, answers["text"], strict=True):
-            labels, judge_language, problem = parse_judgement(answer, len(statements[prompt_id]))
-            if problem is None:
-                judged[prompt_id] = (labels, judge_language)
-                problems.pop(prompt_id, None)
-            else:
-                problems[prompt_id] = problem
-                retry.append((prompt_id, item, text))
-        pending = retry
+            texts[prompt_id] = (item, text)
+
+    def request_for(prompt_id: str, attempt: int) -> GenerationRequest:
+        item, text = texts[prompt_id]
+        return judge_request(
+            template,
+            items[item],
+            text,
+            statements[prompt_id],
+            prompt_id=prompt_id,
+            language=language,
+            seed=seed,
+            settings=settings,
+            attempt=attempt,
+        )
+
+    def parse(prompt_id: str, answer: str | None):
+        labels, judge_language, problem = parse_judgement(answer, len(statements[prompt_id]))
+        return (labels, judge_language), problem
+
+    judged, problems, calls = ask_until_usable(list(texts), request_for, parse, backend, cache)
     rows = []
     for prompt_id, item, text in responses.select("prompt_id", "item", "text").iter_rows():
         labels, judge_language = judged.get(prompt_id, (None, None))

@@ -6,6 +6,9 @@ from pathlib import Path
 from culturalign.yaml_io import read_yaml
 
 STANCES = ("pro", "con")
+# What simulated respondents answer to safety prompts: an opening of each kind, then a filler.
+SAFETY_ANSWERS = ("refusal", "partial", "full_compliance")
+SAFETY_KEYS = (*SAFETY_ANSWERS, "filler")
 SIMULATED_LANGUAGE_FILES = "simulated"
 
 
@@ -22,6 +25,7 @@ class PhraseBank:
     frames: tuple[str, ...]
     neutral: tuple[str, ...]
     opinions: dict[str, dict[str, tuple[str, ...]]]
+    safety: dict[str, tuple[str, ...]]
 
     def stance_of(self, item: str, statement: str) -> str | None:
         """`pro`, `con` or None (neutral or not recognised) for one statement about `item`."""
@@ -66,7 +70,11 @@ def load_phrase_bank(path: str | Path) -> PhraseBank:
             item: {stance: tuple(stances[stance]) for stance in STANCES}
             for item, stances in raw["opinions"].items()
         },
+        safety={key: tuple(raw["safety"][key]) for key in SAFETY_KEYS},
     )
+    openings = [opening for kind in SAFETY_ANSWERS for opening in bank.safety[kind]]
+    if _overlapping(openings):
+        raise PhraseBankError(f"{path}: safety openings contain one another, so cannot be told apart")
     ambiguous = [
         item
         for item, stances in bank.opinions.items()

@@ -121,10 +121,19 @@ def spearman_with_ci(
         replicates = (counts * rank_x * rank_y).sum(axis=1) / np.sqrt(
             (counts * rank_x**2).sum(axis=1) * (counts * rank_y**2).sum(axis=1)
         )
-    replicates = replicates[np.isfinite(replicates)]
+    return (float(rho), *percentile_ci(replicates, confidence))
+
+
+def percentile_ci(replicates: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """The percentile interval of bootstrap replicates, over the defined ones (a resample can lose
+    what a statistic needs); NaN when none is defined."""
+    finite = np.asarray(replicates, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return (np.nan, np.nan)
     tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(replicates, [tail, 100 - tail])
-    return (float(rho), float(low), float(high))
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return (float(low), float(high))
 
 
 def summarise_repeats(correlations: np.ndarray) -> dict:

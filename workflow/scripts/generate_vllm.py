@@ -1,10 +1,13 @@
 import json
 import time
 
+import polars as pl
+
 from culturalign.backends import create_backend
 from culturalign.cache import CompletionCache
-from culturalign.generate import run_requests, uncached
+from culturalign.generate import run_requests, sampling_parameters, uncached
 from culturalign.logs import script_log
+from culturalign.safety import safety_requests
 
 if __name__ == "__main__":  # vLLM starts worker processes that re-import this script
     with script_log(snakemake.log[0]) as log:
@@ -12,6 +15,15 @@ if __name__ == "__main__":  # vLLM starts worker processes that re-import this s
         cache = CompletionCache(params.cache)
         runs = {}
         for name, path in snakemake.input.items():
+            if name.startswith("safety_"):
+                language, prompts = name.removeprefix("safety_"), pl.read_parquet(path)
+                parameters = sampling_parameters(params.safety_sampling, params.settings)
+                for attack in params.attacks:
+                    requests = safety_requests(
+                        prompts, attack=attack, settings=params.settings, parameters=parameters
+                    )
+                    runs[f"safety/{language}/{attack}"] = uncached(requests, cache)
+                continue
             language, seed = name.rsplit("_", 1)
             requests = run_requests(
                 path,

@@ -19,14 +19,22 @@ def create_backend(
     phrase_banks: dict[str, PhraseBank] | None = None,
     ground_truth: pl.DataFrame | None = None,
     batch_state: str | Path | None = None,
+    answer_languages: dict[str, str] | None = None,
 ) -> Backend:
     """The backend a model's settings (its entry under `models:`) ask for; simulated respondents
-    need the phrase banks they write from and the survey populations they reproduce; a vLLM model
+    need the phrase banks they write from, the survey populations they reproduce and the language
+    each prompt language's `other_language` attack asks for; a vLLM model
     is split across its `gpus` GPUs; a Batch API model keeps its batches in `batch_state`."""
     if settings["backend"] == "simulated":
         from culturalign.backends.simulated import SimulatedRespondent
 
-        return SimulatedRespondent(slug, settings, banks=phrase_banks or {}, ground_truth=ground_truth)
+        return SimulatedRespondent(
+            slug,
+            settings,
+            banks=phrase_banks or {},
+            ground_truth=ground_truth,
+            answer_languages=answer_languages,
+        )
     if settings["backend"] == "openai" and settings.get("batch", False):
         from culturalign.backends.openai_batch import OpenAIBatchBackend
 

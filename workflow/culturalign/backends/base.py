@@ -7,8 +7,9 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One prompt to one model. `item`, `language` and `seed` let simulated respondents answer;
-    real backends see only the messages."""
+    """One prompt to one model. `item`, `language`, `seed` and `attack` let simulated respondents
+    answer; real backends see only the messages. A safety prompt's `item` is its kind (harmful or
+    benign) and `attack` the jailbreak wrapper around it; survey prompts have no attack."""
 
     prompt_id: str
     item: str
@@ -17,6 +18,7 @@ class GenerationRequest:
     messages: tuple[dict[str, str], ...]
     parameters: dict = field(default_factory=dict)
     key: str = ""
+    attack: str | None = None
 
 
 @dataclass(frozen=True)

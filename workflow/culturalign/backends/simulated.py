@@ -5,9 +5,14 @@ or neutral on the item, phrased from that language's phrase bank. How many are f
 known probability: 0.5 (`uniform`), a survey population's polarity (`population`), or a weighted
 mix of populations (`mixture`). Configured shares of answers come back in another language or
 without the list format, to exercise the filters.
+
+To a safety prompt (a request with an `attack`) they answer with a refusal, a partial or a full
+compliance, drawn from the model's `safety` propensities (see `safety_propensities`); the text is an
+opening of that kind from the phrase bank and a filler, never anything operational.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -21,13 +26,43 @@ NUMBERING_STYLES = ("{n}. ", "{n}) ", "**{n}.** ")
 NATIVE = "native"
 GLOBAL = "global"
 UNIFORM = "uniform"
+SAFETY_DEFAULTS = {"refusal": 0.9, "partial": 0.3, "over_refusal": 0.05}
+OTHER_LANGUAGE_ATTACK = "other_language"
+
+
+class SafetyPropensities(NamedTuple):
+    refusal: float  # a harmful prompt is refused
+    partial: float  # a harmful prompt that is not refused is answered in part only
+    over_refusal: float  # a benign prompt is refused
+
+
+def safety_propensities(settings: dict, language: str, attack: str) -> SafetyPropensities:
+    """A simulated model's propensities in one language under one attack: `refusal`, `partial` and
+    `over_refusal` from its `safety` settings (defaults SAFETY_DEFAULTS), overridden per language
+    under `safety.languages`; an attack keeps the share `safety.attacks[attack]` (default 1) of
+    both refusal propensities."""
+    safety = settings.get("safety", {})
+    base = {key: safety.get(key, default) for key, default in SAFETY_DEFAULTS.items()}
+    base |= safety.get("languages", {}).get(language, {})
+    kept = 1.0 if attack == "none" else safety.get("attacks", {}).get(attack, 1.0)
+    return SafetyPropensities(base["refusal"] * kept, base["partial"], base["over_refusal"] * kept)
 
 
 class SimulatedRespondent:
+    """`answer_languages` maps a prompt's language to the one its `other_language` attack asks for."""
+
     def __init__(
-        self, slug: str, settings: dict, *, banks: dict[str, PhraseBank], ground_truth: pl.DataFrame | None
+        self,
+        slug: str,
+        settings: dict,
+        *,
+        banks: dict[str, PhraseBank],
+        ground_truth: pl.DataFrame | None,
+        answer_languages: Mapping[str, str] | None = None,
     ):
         self.slug = slug
+        self.settings = settings
+        self.answer_languages = dict(answer_languages or {})
         self.kind = settings["respondent"]
         self.weights = (
             {settings["population"]: 1.0} if self.kind == "population" else dict(settings.get("mixture", {}))
@@ -84,7 +119,32 @@ class SimulatedRespondent:
         self, requests: Sequence[GenerationRequest], record: Record | None = None
     ) -> list[Completion]:
         """Simulated answers cost nothing and are reproducible from their seed: not recorded."""
-        return [self._answer(request) for request in requests]
+        return [
+            self._answer(request) if request.attack is None else self._safety_answer(request)
+            for request in requests
+        ]
+
+    def _safety_answer(self, request: GenerationRequest) -> Completion:
+        rng = random_stream(
+            self.seed, self.slug, "safety", request.language, request.attack, request.prompt_id
+        )
+        propensities = safety_propensities(self.settings, request.language, request.attack)
+        if request.item == "harmful":
+            if rng.random() < propensities.refusal:
+                kind = "refusal"
+            else:
+                kind = "partial" if rng.random() < propensities.partial else "full_compliance"
+        else:
+            kind = "refusal" if rng.random() < propensities.over_refusal else "full_compliance"
+        language = request.language
+        if request.attack == OTHER_LANGUAGE_ATTACK:
+            language = self.answer_languages.get(language, language)
+        if rng.random() < self.wrong_language_rate:
+            language = self.wrong_language_for(language)
+        bank = self.banks[language]
+        opening = bank.safety[kind][rng.integers(len(bank.safety[kind]))]
+        filler = bank.safety["filler"][rng.integers(len(bank.safety["filler"]))]
+        return Completion(text=f"{opening} {filler}", finish_reason="stop")
 
     def _answer(self, request: GenerationRequest) -> Completion:
         rng = random_stream(self.seed, self.slug, request.language, request.seed, request.prompt_id)

@@ -1,0 +1,135 @@
+# Safety stage: harmful, benign-contrast and jailbreak-wrapped prompts per language, answered by
+# every evaluated model through the same backends, cache, Batch API and ledger as the survey
+# prompts (a vLLM model answers them in its one generate_vllm job); judged full_compliance /
+# partial / refusal beside a refusal-phrase matcher; rates with CIs, gaps from the reference
+# language, and their co-analysis with cultural alignment per (model, language).
+
+
+localrules:
+    safety_prompts,
+    safety_generate,
+    safety_rates,
+    safety_alignment,
+
+
+rule safety_prompts:
+    input:
+        safety_set=lambda wildcards: safety_set_path(RESOURCES, wildcards.language),
+        external=[source["path"] for source in SAFETY["external"]],
+    output:
+        prompts="results/safety/prompts/{language}.parquet",
+        problems="results/safety/problems/{language}.csv",
+    log:
+        "logs/safety_prompts/{language}.log",
+    conda:
+        "../envs/core.yaml"
+    params:
+        attacks=SAFETY["attacks"],
+        builtin=SAFETY["builtin"],
+        external=SAFETY["external"],
+    script:
+        "../workflow/scripts/safety_prompts.py"
+
+
+rule safety_generate:
+    input:
+        unpack(safety_generation_inputs),
+        prices=PRICES_FILE,
+    output:
+        responses="results/safety/responses/{model}/{language}/{attack}.parquet",
+        ledger="results/ledger/safety/{model}/{language}/{attack}.csv",
+    log:
+        "logs/safety_generate/{model}/{language}/{attack}.log",
+    benchmark:
+        "results/benchmarks/safety_generate/{model}/{language}/{attack}.tsv"
+    conda:
+        "../envs/core.yaml"
+    resources:
+        api_requests=api_requests("model"),
+    params:
+        settings=lookup(dpath="models/{model}", within=config),
+        sampling={**config["generation"], **SAFETY["sampling"]},
+        cache=COMPLETION_CACHE,
+        state="results/batches/safety/{model}/{language}/{attack}.json",
+        answer_languages=ANSWER_LANGUAGES,
+    script:
+        "../workflow/scripts/safety_generate.py"
+
+
+# One job judges every safety answer: a vLLM judge loads its weights once, an API judge's calls
+# are cached (a model added later costs only its own calls), the simulated reader takes seconds.
+rule safety_judge:
+    input:
+        unpack(safety_judge_inputs),
+    output:
+        judged=per_safety_run(
+            "results/safety/judged/{model}/{language}/{attack}.parquet"
+        ),
+        ledger=(
+            per_safety_run(
+                "results/ledger/safety_judge/{model}/{language}/{attack}.csv"
+            )
+            if SAFETY_JUDGE
+            else []
+        ),
+    log:
+        "logs/safety_judge.log",
+    benchmark:
+        "results/benchmarks/safety_judge.tsv"
+    conda:
+        "../envs/vllm.yaml" if SAFETY_JUDGE_ON_GPU else "../envs/core.yaml"
+    resources:
+        gpu=MODELS[SAFETY_JUDGE].get("gpus", 1) if SAFETY_JUDGE_ON_GPU else 0,
+        vllm_engines=1 if SAFETY_JUDGE_ON_GPU else 0,
+        api_requests=requests_in_flight(SAFETY_JUDGE) if SAFETY_JUDGE else 0,
+    params:
+        runs=SAFETY_RUNS,
+        judge=SAFETY_JUDGE,
+        settings=MODELS.get(SAFETY_JUDGE, {}),
+        cache=COMPLETION_CACHE,
+        state="results/batches/safety_judge/{}.json".format(SAFETY_JUDGE),
+        answer_languages=ANSWER_LANGUAGES,
+    script:
+        "../workflow/scripts/safety_judge.py"
+
+
+rule safety_rates:
+    input:
+        judged=per_safety_run(
+            "results/safety/judged/{model}/{language}/{attack}.parquet"
+        ),
+    output:
+        rates="results/safety/rates.parquet",
+        gaps="results/safety/gaps.parquet",
+        agreement="results/safety/judge_agreement.csv",
+    log:
+        "logs/safety_rates.log",
+    conda:
+        "../envs/core.yaml"
+    params:
+        runs=SAFETY_RUNS,
+        reference=SAFETY["reference"],
+        bootstrap=SAFETY["bootstrap"],
+        seed=SAFETY["seed"],
+    script:
+        "../workflow/scripts/safety_rates.py"
+
+
+rule safety_alignment:
+    input:
+        rates="results/safety/rates.parquet",
+        gaps="results/safety/gaps.parquet",
+        alignment="results/alignment.parquet",
+    output:
+        pairs="results/safety_alignment.csv",
+        correlation="results/safety/alignment_correlation.csv",
+    log:
+        "logs/safety_alignment.log",
+    conda:
+        "../envs/core.yaml"
+    params:
+        unit=config["regression"]["unit"],
+        bootstrap=SAFETY["bootstrap"],
+        seed=SAFETY["seed"],
+    script:
+        "../workflow/scripts/safety_alignment.py"

@@ -1,0 +1,54 @@
+import polars as pl
+
+from culturalign.generate import answer_run, sampling_parameters
+from culturalign.ledger import ledger_row, load_prices
+from culturalign.logs import script_log
+from culturalign.safety import safety_requests
+from culturalign.safety_judge import SAFETY_RESPONSE_SCHEMA
+
+with script_log(snakemake.log[0]) as log:
+    wildcards, params, inputs = snakemake.wildcards, snakemake.params, snakemake.input
+    model, language, attack = wildcards.model, wildcards.language, wildcards.attack
+    settings = params.settings
+    prompts = pl.read_parquet(inputs.prompts).filter(attack=attack)
+    requests = safety_requests(
+        prompts, attack=attack, settings=settings, parameters=sampling_parameters(params.sampling, settings)
+    )
+    log.info(
+        "%s (%s backend): %d safety prompts in %s, attack %s",
+        model,
+        settings["backend"],
+        len(requests),
+        language,
+        attack,
+    )
+    responses, seconds = answer_run(
+        requests,
+        model=model,
+        settings=settings,
+        cache_path=params.cache,
+        manifest=inputs.get("manifest"),
+        run=f"safety/{language}/{attack}",
+        phrase_banks=inputs.get("phrase_banks", []),
+        batch_state=params.state,
+        answer_languages=params.answer_languages,
+    )
+    log.info(
+        "%d answers: %d from the cache, %d failed",
+        responses.height,
+        responses["cached"].sum(),
+        responses["error"].is_not_null().sum(),
+    )
+    answers = responses.drop("item").with_columns(prompts.select("kind", "category", "attack"))
+    answers.select(list(SAFETY_RESPONSE_SCHEMA)).write_parquet(snakemake.output.responses)
+    simulated = settings["backend"] == "simulated"
+    ledger_row(
+        responses,
+        stage=f"safety:{attack}",
+        model=model,
+        language=language,
+        seed=None,
+        seconds=seconds,
+        price=None if simulated else load_prices(inputs.prices).get(settings.get("model", "")),
+        batch=settings.get("batch", False),
+    ).write_csv(snakemake.output.ledger)

@@ -1,0 +1,78 @@
+import time
+from pathlib import Path
+
+import polars as pl
+
+from culturalign.backends import create_backend
+from culturalign.cache import CompletionCache
+from culturalign.language_id import identify_language
+from culturalign.ledger import load_prices
+from culturalign.logs import script_log
+from culturalign.phrase_bank import load_phrase_banks
+from culturalign.safety import load_refusal_phrases
+from culturalign.safety_judge import (
+    SafetyReader,
+    SafetyRun,
+    judge_safety_runs,
+    load_safety_judge_template,
+    read_simulated_run,
+    safety_judge_ledger,
+)
+
+if __name__ == "__main__":  # vLLM starts worker processes that re-import this script
+    with script_log(snakemake.log[0]) as log:
+        params, inputs, outputs = snakemake.params, snakemake.input, snakemake.output
+        phrases = {Path(path).stem: load_refusal_phrases(path) for path in inputs.safety_sets}
+        runs = [
+            SafetyRun(model, language, attack, pl.read_parquet(path))
+            for (model, language, attack), path in zip(params.runs, inputs.responses, strict=True)
+        ]
+        if params.judge:
+            settings = params.settings
+            log.info("%s judges %d safety runs", params.judge, len(runs))
+            backend = create_backend(params.judge, settings, batch_state=params.state)
+            prompts = {Path(path).stem: pl.read_parquet(path) for path in inputs.prompts}
+            started = time.perf_counter()
+            judged = judge_safety_runs(
+                runs,
+                prompts,
+                load_safety_judge_template(inputs.template),
+                backend,
+                CompletionCache(params.cache),
+                settings=settings,
+                answer_languages=params.answer_languages,
+                refusal_phrases=phrases,
+                identify=identify_language,
+            )
+            seconds = time.perf_counter() - started
+            calls_in_all = sum(calls.height for _, calls in judged) or 1
+            price = load_prices(inputs.prices).get(settings.get("model", ""))
+            for run, (_, calls), path in zip(runs, judged, outputs.ledger, strict=True):
+                safety_judge_ledger(
+                    calls,
+                    judge=params.judge,
+                    settings=settings,
+                    model=run.model,
+                    language=run.language,
+                    attack=run.attack,
+                    seconds=seconds * calls.height / calls_in_all,
+                    price=price,
+                ).write_csv(path)
+            tables = [table for table, _ in judged]
+        else:
+            log.info("the simulated reader reads %d safety runs", len(runs))
+            reader = SafetyReader(load_phrase_banks(inputs.phrase_banks))
+            tables = [
+                read_simulated_run(
+                    run.responses,
+                    reader,
+                    language=run.language,
+                    answer_language=params.answer_languages[run.language],
+                    refusal_phrases=phrases,
+                )
+                for run in runs
+            ]
+        for run, table, path in zip(runs, tables, outputs.judged, strict=True):
+            counts = dict(table.group_by("label").len().iter_rows())
+            log.info("%s %s %s: %s", run.model, run.language, run.attack, counts)
+            table.write_parquet(path)
