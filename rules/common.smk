@@ -304,6 +304,12 @@ def safety_unjudged_models():
     )
 
 
+def safety_reported():
+    """Whether the safety stage runs to its co-analysis with alignment and its report pages: its
+    answers and the survey answers are all judged."""
+    return bool(SAFETY_RUNS) and not safety_unjudged_models() and not unjudged_models()
+
+
 def safety_targets():
     """What the safety stage delivers: rates, gaps and judge agreement, and their co-analysis with
     alignment; only the answers while a real model has no judge."""
@@ -314,8 +320,8 @@ def safety_targets():
             "results/safety/responses/{model}/{language}/{attack}.parquet"
         )
     targets = list(rules.safety_rates.output)
-    if not unjudged_models():
-        targets += list(rules.safety_alignment.output)
+    if SAFETY_REPORTED:
+        targets += [*rules.safety_alignment.output, *rules.report_safety.output]
     return targets
 
 
@@ -518,6 +524,7 @@ if unjudged_models():
     )
 else:
     check_rq1_capabilities()
+SAFETY_REPORTED = safety_reported()
 if safety_unjudged_models():
     logger.warning(
         "{}: {} need a safety judge (safety.judge or judges.primary): the safety stage stops "

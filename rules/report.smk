@@ -226,6 +226,10 @@ rule report_evidence:
 rule report_summary:
     input:
         **REPORT_TABLES,
+        safety_pairs="results/safety_alignment.csv" if SAFETY_REPORTED else [],
+        safety_correlation=(
+            "results/safety/alignment_correlation.csv" if SAFETY_REPORTED else []
+        ),
         code=REPORT_CODE,
     output:
         report(
@@ -239,5 +243,54 @@ rule report_summary:
         "../envs/core.yaml"
     params:
         **REPORT_PARAMS,
+        safety_reference=SAFETY["reference"],
     script:
         "../workflow/scripts/report_summary.py"
+
+
+if SAFETY_REPORTED:
+
+    localrules:
+        report_safety,
+
+    rule report_safety:
+        input:
+            rates="results/safety/rates.parquet",
+            gaps="results/safety/gaps.parquet",
+            agreement="results/safety/judge_agreement.csv",
+            pairs="results/safety_alignment.csv",
+            correlation="results/safety/alignment_correlation.csv",
+            problems=expand(
+                "results/safety/problems/{language}.csv", language=SAFETY_LANGUAGES
+            ),
+            template=PAGE_TEMPLATE,
+            code=[REPORT_CODE, FIGURES_CODE],
+        output:
+            rates=report(
+                "results/report/figures/safety_rates.png",
+                caption="../workflow/report/safety_rates.rst",
+                category="8. Safety",
+                labels={"figure": "safety rates"},
+            ),
+            alignment=report(
+                "results/report/figures/safety_alignment.png",
+                caption="../workflow/report/safety_alignment.rst",
+                category="8. Safety",
+                labels={"figure": "safety and alignment"},
+            ),
+            tables=report(
+                "results/report/tables/safety.html",
+                caption="../workflow/report/safety_tables.rst",
+                category="6. Tables",
+                labels={"table": "safety"},
+            ),
+        log:
+            "logs/report/safety.log",
+        conda:
+            "../envs/core.yaml"
+        params:
+            **REPORT_PARAMS,
+            reference=SAFETY["reference"],
+            judge=SAFETY_JUDGE or "the simulated reader",
+        script:
+            "../workflow/scripts/report_safety.py"

@@ -12,6 +12,14 @@ localrules:
     safety_alignment,
 
 
+# An API judge calls out from where Snakemake runs; the simulated reader takes seconds. Only a
+# vLLM judge is a (GPU) cluster job.
+if not SAFETY_JUDGE_ON_GPU:
+
+    localrules:
+        safety_judge,
+
+
 rule safety_prompts:
     input:
         safety_set=lambda wildcards: safety_set_path(RESOURCES, wildcards.language),

@@ -20,6 +20,8 @@ from culturalign.figures import (
     language_fidelity_figure,
     population_correlation_figure,
     residual_diagnostics_figure,
+    safety_alignment_figure,
+    safety_rates_figure,
     save_figure,
     self_consistency_figure,
     stamp_banner,
@@ -733,3 +735,76 @@ def test_a_large_study_wraps_panels_in_rows_of_four_and_no_tick_labels_overlap()
     assert len({round(axes.get_position().x0, 3) for axes in large.axes}) == 4
     assert len({round(axes.get_position().y0, 3) for axes in large.axes}) == 3
     assert large.get_size_inches()[1] > 2 * small.get_size_inches()[1]
+
+
+def safety_tables():
+    rows = []
+    for model, language, attack in itertools.product(
+        ("m1", "m2"), ("en", "da"), ("none", "role_play", "all")
+    ):
+        base = 0.2 if model == "m1" else 0.6
+        rate = base + (0.1 if language == "da" else 0.0) + (0.2 if attack == "role_play" else 0.0)
+        rows.append((model, language, attack, "attack_success", rate, rate - 0.1, rate + 0.1, 45))
+        rows.append((model, language, attack, "over_refusal", rate / 4, 0.0, rate / 2, 45))
+    rates = pl.DataFrame(
+        rows,
+        schema=["model", "language", "attack", "measure", "rate", "ci_low", "ci_high", "n"],
+        orient="row",
+    )
+    pairs = pl.DataFrame(
+        {
+            "model": ["m1", "m1", "m2", "m2"],
+            "language": ["da", "en", "da", "en"],
+            "alignment": [0.9, 0.8, 0.1, 0.2],
+            **{
+                f"{m}{suffix}": [0.3, 0.2, 0.7, 0.6]
+                for m in ("attack_success", "over_refusal")
+                for suffix in ("", "_ci_low", "_ci_high")
+            },
+            "attack_success_gap": [0.1, None, 0.1, None],
+            "attack_success_gap_ci_low": [0.02, None, -0.05, None],
+            "attack_success_gap_ci_high": [0.18, None, 0.25, None],
+        }
+    )
+    correlation = pl.DataFrame(
+        {
+            "measure": ["attack_success", "over_refusal"],
+            "spearman": [-0.8, -0.4],
+            "ci_low": [-1.0, -0.9],
+            "ci_high": [-0.2, 0.5],
+            "n": [4, 4],
+        }
+    )
+    return rates, pairs, correlation
+
+
+def test_safety_rates_show_each_attack_and_all_attacks_with_their_intervals():
+    rates, _, _ = safety_tables()
+    figure = safety_rates_figure(rates)
+    axes = panel(figure, "da: attack success")
+    positions, centres, intervals = marks(axes, "role play")
+    # models top to bottom: m1 then m2, each shifted by the attack's offset
+    assert centres.tolist() == pytest.approx([0.5, 0.9])
+    assert [intervals[round(y, 6)] for y in positions] == [
+        pytest.approx((0.4, 0.6)),
+        pytest.approx((0.8, 1.0)),
+    ]
+    _, pooled, _ = marks(axes, "all attacks")
+    assert pooled.tolist() == pytest.approx([0.3, 0.7])
+    assert {a.get_title() for a in figure.axes} >= {
+        "en: over refusal",
+        "da: over refusal",
+        "en: attack success",
+    }
+
+
+def test_safety_alignment_plots_pairs_the_correlation_and_the_gaps_from_english():
+    _, pairs, correlation = safety_tables()
+    figure = safety_alignment_figure(pairs, correlation)
+    success, over, gaps = figure.axes[:3]
+    assert success.get_title() == "Spearman ρ = -0.80 [-1.00, -0.20] over 4 pairs"
+    assert over.get_title() == "Spearman ρ = -0.40 [-0.90, 0.50] over 4 pairs"
+    assert [label.get_text() for label in gaps.get_yticklabels()] == ["m1 · da", "m2 · da"]
+    positions, centres, intervals = marks(gaps, "attack-success gap")
+    assert centres.tolist() == pytest.approx([0.1, 0.1])
+    assert intervals[round(positions[1], 6)] == pytest.approx((-0.05, 0.25))

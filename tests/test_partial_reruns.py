@@ -49,6 +49,7 @@ AGGREGATES = {
     "report_evidence": 1,
     "report_summary": 1,
     "safety_alignment": 1,
+    "report_safety": 1,
     "all": 1,
 }
 # A safety answer's judging is one job over all runs (a vLLM judge loads once); it and the rates rerun.

@@ -45,10 +45,10 @@ STUDY = {
 FIGURES = {
     "population_correlations", "alignment_topic", "alignment_response", "consistency",
     "capability_alignment", "rq1_coefficients", "rq2_us_bias", "rq1_residuals", "rq2_residuals",
-    "filtering", "language_fidelity", "cost",
+    "filtering", "language_fidelity", "cost", "safety_rates", "safety_alignment",
 }  # fmt: skip
-TABLES = {"alignment", "consistency", "rq1", "rq2", "filtering", "ledger"}
-REPORT_RULES = {"report_figures", "report_tables", "report_evidence", "report_summary"}
+TABLES = {"alignment", "consistency", "rq1", "rq2", "filtering", "ledger", "safety"}
+REPORT_RULES = {"report_figures", "report_tables", "report_evidence", "report_summary", "report_safety"}
 
 
 def run_snakemake(workflow: Path, study: Path, *arguments: str) -> subprocess.CompletedProcess:
@@ -111,6 +111,12 @@ def test_every_part_is_built_and_says_it_is_simulated(study):
             summary
         )
         assert re.search(rf"- native in {language}: -[\d.]+ \[-[\d.]+, -[\d.]+\], leans native", summary)
+    # the model planted to be less safe in Danish is read out as such, beside the others
+    assert re.search(
+        r"- us-leaning in da: attack success [\d.]+ .*; gap [\d.]+ \[[\d.]+, [\d.]+\], less safe than in en",
+        summary,
+    )
+    assert re.search(r"- native in da: .*no clear gap", summary)
 
 
 def test_report_rules_read_result_tables_only(study):
@@ -118,7 +124,7 @@ def test_report_rules_read_result_tables_only(study):
     assert planned_rules(workflow, folder) == set()
     figures = workflow / "workflow" / "culturalign" / "figures.py"
     figures.write_text(figures.read_text() + "\n# a change to how figures are drawn\n")
-    assert planned_rules(workflow, folder) == {"report_figures", "all"}
+    assert planned_rules(workflow, folder) == {"report_figures", "report_safety", "all"}
     report = workflow / "workflow" / "culturalign" / "report.py"
     report.write_text(report.read_text() + "\n# a change to the report's pages\n")
     assert planned_rules(workflow, folder) == REPORT_RULES | {"all"}
@@ -150,7 +156,7 @@ def test_a_reader_sees_the_banner_every_figure_and_the_evidence(study, tmp_path)
         assert _share_of_colour(start, BANNER_RED) > 0.01, "the banner is not visible on the start page"
 
         shown = set()
-        for category in ("1. Alignment", "2. Regression", "3. Quality", "4. Survey", "5. Cost"):
+        for category in ("1. Alignment", "2. Regression", "3. Quality", "4. Survey", "5. Cost", "8. Safety"):
             _open_category(browser, report, category)
             rows = len(browser.find_elements(By.CSS_SELECTOR, "tr a[iconname=eye]"))
             for row in range(rows):

@@ -78,6 +78,7 @@ def test_the_study_runs_through_the_slurm_profile_with_the_gpu_jobs_as_mapped(cl
         "seeds": [0],
         "prompts_per_seed": PROMPTS,
         "judges": {"primary": "tiny-judge"},
+        "safety": {"enabled": False},  # the safety stage's vLLM jobs are tested in test_vllm_workflow.py
         "models": {
             "uniform": {"backend": "simulated", "respondent": "uniform"},
             "tiny": tiny | {"sampling": {"max_tokens": 24}, "capability": {"en": 0.5, "da": 0.4}},

@@ -78,6 +78,32 @@ def ledger_row(
     )
 
 
+def generation_ledger(
+    responses: pl.DataFrame,
+    *,
+    settings: dict,
+    prices_path: str | Path,
+    stage: str,
+    model: str,
+    language: str,
+    seed: int | None,
+    seconds: float,
+) -> pl.DataFrame:
+    """The ledger row of one model's generation run, priced from the price table (simulated
+    answers cost nothing; a model not in the table has no price)."""
+    simulated = settings["backend"] == "simulated"
+    return ledger_row(
+        responses,
+        stage=stage,
+        model=model,
+        language=language,
+        seed=seed,
+        seconds=seconds,
+        price=None if simulated else load_prices(prices_path).get(settings.get("model", "")),
+        batch=settings.get("batch", False),
+    )
+
+
 CHARS_PER_TOKEN = 4.0  # OpenAI's rule of thumb for English; other languages take more tokens
 MESSAGE_OVERHEAD_TOKENS = 4
 ESTIMATE_SCHEMA = {

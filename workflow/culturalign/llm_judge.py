@@ -53,10 +53,16 @@ def judge_parameters(statements: int | None = None) -> dict:
         labels = LABELS_SCHEMA["properties"]["labels"] | {"minItems": statements, "maxItems": statements}
         language = {"type": "string", "minLength": 2, "maxLength": 3}
         schema = LABELS_SCHEMA | {"properties": {"labels": labels, "language": language}}
-    return JUDGE_SAMPLING | {
+    return JUDGE_SAMPLING | structured_output("stance_labels", schema)
+
+
+def structured_output(name: str, schema: dict) -> dict:
+    """The request parameter that makes the answer follow a JSON schema (OpenAI's strict mode;
+    vLLM's guided decoding reads the same parameter)."""
+    return {
         "response_format": {
             "type": "json_schema",
-            "json_schema": {"name": "stance_labels", "strict": True, "schema": schema},
+            "json_schema": {"name": name, "strict": True, "schema": schema},
         }
     }
 

@@ -330,8 +330,9 @@ def _response_html(
     )
 
 
-def _interval(row: dict, column: str) -> str:
-    return f"{_number(row[column])} [{_number(row['ci_low'])}, {_number(row['ci_high'])}]"
+def _interval(row: dict, column: str, bounds: str = "ci") -> str:
+    """The value of `column` and its interval `<bounds>_low`, `<bounds>_high`."""
+    return f"{_number(row[column])} [{_number(row[f'{bounds}_low'])}, {_number(row[f'{bounds}_high'])}]"
 
 
 def _number(value: float | None, digits: int = 3) -> str:
@@ -404,3 +405,60 @@ def summary_markdown(
         "",
     ]
     return "\n".join(lines)
+
+
+def safety_summary(pairs: pl.DataFrame, correlation: pl.DataFrame, reference: str) -> str:
+    """The safety stage's headline numbers, in plain words: each language's attack success over all
+    attacks and its gap from the reference language, and how safety goes with alignment."""
+    lines = [
+        "",
+        "## Safety (over all attacks)",
+        "",
+        f"Attack success (harmful prompts answered in full or in part) and over-refusal (benign prompts "
+        f"refused), with 95% intervals; the gap is from {reference} on the same prompts.",
+        "",
+    ]
+    for row in pairs.iter_rows(named=True):
+        line = (
+            f"- {row['model']} in {row['language']}: attack success "
+            f"{_interval(row, 'attack_success', 'attack_success_ci')}, over-refusal "
+            f"{_interval(row, 'over_refusal', 'over_refusal_ci')}"
+        )
+        if row["attack_success_gap"] is not None:
+            verdict = (
+                f"less safe than in {reference}"
+                if row["attack_success_gap_ci_low"] > 0
+                else f"safer than in {reference}"
+                if row["attack_success_gap_ci_high"] < 0
+                else "no clear gap"
+            )
+            line += f"; gap {_interval(row, 'attack_success_gap', 'attack_success_gap_ci')}, {verdict}"
+        lines.append(line)
+    lines += ["", "Spearman ρ of alignment with each measure across (model, language) pairs:", ""]
+    lines += [
+        f"- {row['measure'].replace('_', ' ')}: {_interval(row, 'spearman')} over {row['n']} pairs"
+        for row in correlation.iter_rows(named=True)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def safety_sections(
+    rates: pl.DataFrame,
+    gaps: pl.DataFrame,
+    agreement: pl.DataFrame,
+    pairs: pl.DataFrame,
+    correlation: pl.DataFrame,
+    problems: pl.DataFrame,
+    reference: str,
+) -> list[tuple[str, pl.DataFrame]]:
+    """The safety page's headed tables, most read first."""
+    sections = [
+        ("Alignment and safety: Spearman correlation across (model, language) pairs", correlation),
+        ("Per (model, language): alignment, rates over all attacks and gaps from " + reference, pairs),
+        ("Rates per model, language and attack (95% Wilson intervals)", rates),
+        (f"Gaps from {reference} on the same prompts (paired bootstrap 95% CIs)", gaps),
+        ("Refusal-phrase matcher against the judge, per prompt language", agreement),
+    ]
+    if problems.height:
+        sections.append(("Rows of external prompt sets skipped", problems))
+    return sections

@@ -8,7 +8,6 @@ it gives that is no usable label is asked once more, then recorded as a null lab
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import NamedTuple
 
 import jinja2
@@ -21,7 +20,7 @@ from culturalign.cache import CompletionCache
 from culturalign.generate import RESPONSE_SCHEMA, keyed_request
 from culturalign.judge import UNKNOWN_LANGUAGE
 from culturalign.ledger import ledger_row
-from culturalign.llm_judge import JUDGE_SAMPLING, ask_until_usable
+from culturalign.llm_judge import JUDGE_SAMPLING, ask_until_usable, structured_output
 from culturalign.phrase_bank import SAFETY_ANSWERS, PhraseBank
 from culturalign.safety import SAFETY_LABELS, matches_refusal
 from culturalign.stats import percentile_ci, random_stream
@@ -64,18 +63,7 @@ AGREEMENT_SCHEMA = {
 
 def safety_judge_parameters() -> dict:
     """Deterministic decoding, the label's JSON schema as structured output."""
-    return JUDGE_SAMPLING | {
-        "max_tokens": 20,
-        "response_format": {
-            "type": "json_schema",
-            "json_schema": {"name": "safety_label", "strict": True, "schema": LABEL_SCHEMA},
-        },
-    }
-
-
-def load_safety_judge_template(path: str | Path) -> jinja2.Template:
-    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    return environment.from_string(Path(path).read_text(encoding="utf-8"))
+    return JUDGE_SAMPLING | {"max_tokens": 20} | structured_output("safety_label", LABEL_SCHEMA)
 
 
 def parse_safety_label(text: str | None) -> tuple[str | None, str | None]:

@@ -1,5 +1,5 @@
 from culturalign.generate import answer_run, run_requests
-from culturalign.ledger import ledger_row, load_prices
+from culturalign.ledger import generation_ledger
 from culturalign.logs import script_log
 
 with script_log(snakemake.log[0]) as log:
@@ -35,14 +35,13 @@ with script_log(snakemake.log[0]) as log:
         responses["error"].is_not_null().sum(),
     )
     responses.write_parquet(snakemake.output.responses)
-    simulated = settings["backend"] == "simulated"
-    ledger_row(
+    generation_ledger(
         responses,
+        settings=settings,
+        prices_path=inputs.prices,
         stage="generate",
         model=model,
         language=language,
         seed=seed,
         seconds=seconds,
-        price=None if simulated else load_prices(inputs.prices).get(settings.get("model", "")),
-        batch=settings.get("batch", False),
     ).write_csv(snakemake.output.ledger)

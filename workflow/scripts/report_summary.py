@@ -3,7 +3,7 @@ from pathlib import Path
 import polars as pl
 
 from culturalign.logs import script_log
-from culturalign.report import native_scores, summary_markdown
+from culturalign.report import native_scores, safety_summary, summary_markdown
 
 with script_log(snakemake.log[0]) as log:
     inputs, params = snakemake.input, snakemake.params
@@ -22,5 +22,9 @@ with script_log(snakemake.log[0]) as log:
         params.notes,
         params.translated,
     )
+    if inputs.safety_pairs:
+        summary += safety_summary(
+            pl.read_csv(inputs.safety_pairs), pl.read_csv(inputs.safety_correlation), params.safety_reference
+        )
     Path(snakemake.output[0]).write_text(summary, encoding="utf-8")
     log.info("summary of %d (model, language) pairs", scores.height)

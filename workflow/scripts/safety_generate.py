@@ -1,7 +1,7 @@
 import polars as pl
 
 from culturalign.generate import answer_run, sampling_parameters
-from culturalign.ledger import ledger_row, load_prices
+from culturalign.ledger import generation_ledger
 from culturalign.logs import script_log
 from culturalign.safety import safety_requests
 from culturalign.safety_judge import SAFETY_RESPONSE_SCHEMA
@@ -41,14 +41,13 @@ with script_log(snakemake.log[0]) as log:
     )
     answers = responses.drop("item").with_columns(prompts.select("kind", "category", "attack"))
     answers.select(list(SAFETY_RESPONSE_SCHEMA)).write_parquet(snakemake.output.responses)
-    simulated = settings["backend"] == "simulated"
-    ledger_row(
+    generation_ledger(
         responses,
+        settings=settings,
+        prices_path=inputs.prices,
         stage=f"safety:{attack}",
         model=model,
         language=language,
         seed=None,
         seconds=seconds,
-        price=None if simulated else load_prices(inputs.prices).get(settings.get("model", "")),
-        batch=settings.get("batch", False),
     ).write_csv(snakemake.output.ledger)

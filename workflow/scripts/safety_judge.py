@@ -7,6 +7,7 @@ from culturalign.backends import create_backend
 from culturalign.cache import CompletionCache
 from culturalign.language_id import identify_language
 from culturalign.ledger import load_prices
+from culturalign.llm_judge import load_judge_template
 from culturalign.logs import script_log
 from culturalign.phrase_bank import load_phrase_banks
 from culturalign.safety import load_refusal_phrases
@@ -14,7 +15,6 @@ from culturalign.safety_judge import (
     SafetyReader,
     SafetyRun,
     judge_safety_runs,
-    load_safety_judge_template,
     read_simulated_run,
     safety_judge_ledger,
 )
@@ -36,7 +36,7 @@ if __name__ == "__main__":  # vLLM starts worker processes that re-import this s
             judged = judge_safety_runs(
                 runs,
                 prompts,
-                load_safety_judge_template(inputs.template),
+                load_judge_template(inputs.template),
                 backend,
                 CompletionCache(params.cache),
                 settings=settings,

@@ -1,0 +1,29 @@
+from pathlib import Path
+
+import polars as pl
+
+from culturalign import figures
+from culturalign.logs import script_log
+from culturalign.report import figure_banner, safety_sections, tables_page
+
+with script_log(snakemake.log[0]) as log:
+    inputs, params, outputs = snakemake.input, snakemake.params, snakemake.output
+    rates, gaps = pl.read_parquet(inputs.rates), pl.read_parquet(inputs.gaps)
+    pairs, correlation = pl.read_csv(inputs.pairs), pl.read_csv(inputs.correlation)
+    problems = pl.concat([pl.read_csv(path, schema_overrides={"row": pl.Int64}) for path in inputs.problems])
+    drawn = {
+        outputs.rates: figures.safety_rates_figure(rates),
+        outputs.alignment: figures.safety_alignment_figure(pairs, correlation, reference=params.reference),
+    }
+    banner = figure_banner(params.notes)
+    for path, figure in drawn.items():
+        if banner:
+            figures.stamp_banner(figure, banner)
+        figures.save_figure(figure, path)
+        log.info("figure: %s", path)
+    sections = safety_sections(
+        rates, gaps, pl.read_csv(inputs.agreement), pairs, correlation, problems, params.reference
+    )
+    page = tables_page(Path(inputs.template).read_text(encoding="utf-8"), "Safety", sections, params.notes)
+    Path(outputs.tables).write_text(page, encoding="utf-8")
+    log.info("tables: %s", outputs.tables)
