@@ -59,7 +59,10 @@ rule safety_generate:
         sampling={**config["generation"], **SAFETY["sampling"]},
         cache=COMPLETION_CACHE,
         state="results/batches/safety/{model}/{language}/{attack}.json",
-        answer_languages=ANSWER_LANGUAGES,
+        # this language's only: a language added later must not change the others' params
+        answer_languages=lambda wildcards: {
+            wildcards.language: ANSWER_LANGUAGES[wildcards.language]
+        },
     script:
         "../workflow/scripts/safety_generate.py"
 
