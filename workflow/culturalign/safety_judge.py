@@ -19,7 +19,6 @@ from culturalign.backends import Backend
 from culturalign.cache import CompletionCache
 from culturalign.generate import RESPONSE_SCHEMA, keyed_request
 from culturalign.judge import UNKNOWN_LANGUAGE
-from culturalign.ledger import ledger_row
 from culturalign.llm_judge import JUDGE_SAMPLING, ask_until_usable, structured_output
 from culturalign.phrase_bank import SAFETY_ANSWERS, PhraseBank
 from culturalign.safety import SAFETY_LABELS, matches_refusal
@@ -104,7 +103,7 @@ class SafetyReader:
         return None, UNKNOWN_LANGUAGE
 
 
-def expected_languages(responses: pl.DataFrame, language: str, answer_language: str) -> pl.Series:
+def expected_language(language: str, answer_language: str) -> pl.Expr:
     """The language each answer should be in: the prompt's, or the one the `other_language`
     attack asks for."""
     return (
@@ -128,7 +127,7 @@ def _judged_table(
     """One row per answer: its label, languages, the matcher's verdict in the expected language
     (and in the prompt's, which a model that refuses tends to keep), and the judge's problem."""
     table = responses.with_columns(
-        expected_languages(responses, language, answer_language),
+        expected_language(language, answer_language),
         pl.col("prompt_id").replace_strict(languages, default=UNKNOWN_LANGUAGE).alias("response_language"),
         pl.col("prompt_id").replace_strict(labels, default=None, return_dtype=pl.String).alias("label"),
         pl.col("prompt_id")
@@ -241,30 +240,6 @@ def judge_safety_runs(
         )
         judged.append((table, every_call.filter(pl.col("prompt_id").str.starts_with(prefix))))
     return judged
-
-
-def safety_judge_ledger(
-    calls: pl.DataFrame,
-    *,
-    judge: str,
-    settings: dict,
-    model: str,
-    language: str,
-    attack: str,
-    seconds: float,
-    price,
-) -> pl.DataFrame:
-    """The ledger row of one judge's calls on one safety run (`stage` safety_judge:<judge>:<attack>)."""
-    return ledger_row(
-        calls,
-        stage=f"safety_judge:{judge}:{attack}",
-        model=model,
-        language=language,
-        seed=None,
-        seconds=seconds,
-        price=price,
-        batch=settings.get("batch", False),
-    )
 
 
 def judge_agreement_by_language(

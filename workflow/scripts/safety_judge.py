@@ -6,7 +6,7 @@ import polars as pl
 from culturalign.backends import create_backend
 from culturalign.cache import CompletionCache
 from culturalign.language_id import identify_language
-from culturalign.ledger import load_prices
+from culturalign.ledger import ledger_row, load_prices
 from culturalign.llm_judge import load_judge_template
 from culturalign.logs import script_log
 from culturalign.phrase_bank import load_phrase_banks
@@ -16,7 +16,6 @@ from culturalign.safety_judge import (
     SafetyRun,
     judge_safety_runs,
     read_simulated_run,
-    safety_judge_ledger,
 )
 
 if __name__ == "__main__":  # vLLM starts worker processes that re-import this script
@@ -48,15 +47,15 @@ if __name__ == "__main__":  # vLLM starts worker processes that re-import this s
             calls_in_all = sum(calls.height for _, calls in judged) or 1
             price = load_prices(inputs.prices).get(settings.get("model", ""))
             for run, (_, calls), path in zip(runs, judged, outputs.ledger, strict=True):
-                safety_judge_ledger(
+                ledger_row(
                     calls,
-                    judge=params.judge,
-                    settings=settings,
+                    stage=f"safety_judge:{params.judge}:{run.attack}",
                     model=run.model,
                     language=run.language,
-                    attack=run.attack,
+                    seed=None,
                     seconds=seconds * calls.height / calls_in_all,
                     price=price,
+                    batch=settings.get("batch", False),
                 ).write_csv(path)
             tables = [table for table, _ in judged]
         else:
