@@ -1,5 +1,6 @@
 # Survey stage: the synthetic demo survey (optional), ingest to one row per respondent, ground
-# truth, and the survey's self-consistency. An aggregated table replaces the microdata steps.
+# truth, and the survey's self-consistency. An aggregated table replaces the microdata steps; a
+# released ceiling table (survey.ceiling) replaces the computed self-consistency.
 
 
 if SURVEY["synthetic"]["enabled"] and not SURVEY["aggregated"]:
@@ -26,14 +27,17 @@ if SURVEY["aggregated"]:
     rule aggregated_ground_truth:
         input:
             table=SURVEY["aggregated"],
-            item_bank=ITEMS_FILE,
         output:
-            ground_truth="results/survey/ground_truth.parquet",
-            consistency="results/survey/consistency.parquet",
+            "results/survey/ground_truth.parquet",
         log:
             "logs/survey/aggregated_ground_truth.log",
         conda:
             "../envs/core.yaml"
+        params:
+            # A re-analysis takes its items from the imported table: any may be there, none must.
+            kept_items=list(ITEMS if JUDGED_IMPORT else SCORED_ITEMS),
+            required_items=[] if JUDGED_IMPORT else list(SCORED_ITEMS),
+            countries=SURVEY["countries"],
         script:
             "../workflow/scripts/aggregated_ground_truth.py"
 
@@ -74,6 +78,27 @@ else:
             countries=SURVEY["countries"],
         script:
             "../workflow/scripts/ground_truth.py"
+
+
+if SURVEY["ceiling"] or SURVEY["aggregated"]:
+
+    # A released ceiling table, or none: without microdata there are no respondents to draw.
+    rule survey_consistency:
+        input:
+            ceiling=SURVEY["ceiling"] or [],
+        output:
+            "results/survey/consistency.parquet",
+        log:
+            "logs/survey/consistency.log",
+        conda:
+            "../envs/core.yaml"
+        params:
+            countries=SURVEY["countries"],
+            languages=LANGUAGES,
+        script:
+            "../workflow/scripts/survey_ceiling.py"
+
+else:
 
     rule survey_consistency:
         input:

@@ -1,5 +1,7 @@
 import copy
 
+import polars as pl
+import pyreadstat
 import pytest
 import yaml
 
@@ -65,8 +67,9 @@ def test_schema_errors_name_file_and_key(items, config, message):
     ("config", "message"),
     [
         (
-            {"survey": {"synthetic": {"enabled": True}, "countries": ["DK", "XX"]}},
-            r"survey\.countries\[1\]: 'XX' is not an ISO 3166-1 alpha-2 country code",
+            {"survey": {"synthetic": {"enabled": True}, "countries": ["DNK", "dk", "XX"]}},
+            r"survey\.countries: the synthetic survey has no interview languages for "
+            r"DNK \(did you mean DK\?\), dk \(did you mean DK\?\), XX; it covers AR, AU",
         ),
         (synthetic(languages=["da", "xx"]), r"languages\[1\]: 'xx' is not an ISO 639-1 language code"),
         (synthetic(items=["f118", "f119", "f120"]), r"items: unknown item keys \['f119'\]"),
@@ -88,13 +91,14 @@ def test_schema_errors_name_file_and_key(items, config, message):
         ),
         (
             {"survey": {"synthetic": {"enabled": True}, "countries": ["DK", "KE"]}},
-            r"survey\.countries: the synthetic survey has no interview languages for \['KE'\]",
+            r"survey\.countries: the synthetic survey has no interview languages for KE;",
         ),
         ({"survey": {"path": "nowhere.sav"}}, r"survey\.path: file nowhere\.sav not found"),
         (
             {"survey": {"aggregated": "agg.xlsx"}},
             r"survey\.aggregated: agg\.xlsx must be a \.csv or \.parquet",
         ),
+        (synthetic(survey={"ceiling": "nowhere.csv"}), r"survey\.ceiling: file nowhere\.csv not found"),
     ],
 )
 def test_semantic_errors_name_file_and_key(items, tmp_path, monkeypatch, config, message):
@@ -112,3 +116,59 @@ def test_survey_variables_are_checked_before_any_job(items, tmp_path, monkeypatc
     config["survey"]["weights"] = ["gwght"]
     config["items"] = ["d059", "f118", "e035"]
     assert validated(config, items)["survey"]["weights"] == ["gwght"]
+
+
+def aggregated(tmp_path, countries, item_keys=("d059", "f118", "f120")) -> dict:
+    """A released ground truth with NIR beside GB, items the study does not use and extra columns."""
+    rows = [
+        {"level": "country", "group": group, "item": key, "pro_score": 0.5, "wave": 7}
+        for group in ["GB", "NIR", "DK", "US"]
+        for key in [*item_keys, "a001", "x999"]
+    ]
+    pl.DataFrame(rows).write_csv(tmp_path / "released.csv")
+    return {
+        "survey": {"aggregated": "released.csv", "countries": countries},
+        "items": ["d059", "f118", "f120"],
+    }
+
+
+def test_country_codes_as_the_survey_spells_them(items, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert validated(aggregated(tmp_path, ["GB", "NIR"]), items)["survey"]["countries"] == ["GB", "NIR"]
+    with pytest.raises(ConfigError) as error:
+        validated(aggregated(tmp_path, ["GB", "DNK", "ie", "NI"]), items)
+    assert (
+        "survey.aggregated: released.csv: no rows for configured countries DNK (did you mean DK?), "
+        "ie (did you mean IE?), NI (survey.countries); countries in the table: DK, GB, NIR, US"
+    ) in str(error.value)
+
+
+def test_aggregated_table_lacking_a_study_item_fails_before_any_job(items, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = aggregated(tmp_path, ["GB"], item_keys=("d059",))
+    with pytest.raises(ConfigError, match=r"released\.csv: no rows for items the study needs: f118, f120"):
+        validated(config, items)
+
+
+def test_ceiling_table_is_checked(items, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = aggregated(tmp_path, ["GB", "NIR"])
+    config["survey"]["ceiling"] = "ceiling.csv"
+    pl.DataFrame({"group": ["GB", "NIR", "global"], "consistency": [0.7, 0.6, 0.8]}).write_csv("ceiling.csv")
+    assert validated(config, items)["survey"]["ceiling"] == "ceiling.csv"
+    pl.DataFrame({"country": ["GB"], "consistency": [1.7]}).write_csv("ceiling.csv")
+    with pytest.raises(
+        ConfigError, match=r"survey\.ceiling: ceiling\.csv: ceiling table lacks columns group"
+    ):
+        validated(config, items)
+
+
+def test_damaged_survey_file_is_named_before_any_job(items, tmp_path, monkeypatch, hand_built):
+    monkeypatch.chdir(tmp_path)
+    pyreadstat.write_sav(hand_built.to_pandas(), "whole.sav")
+    (tmp_path / "survey.sav").write_bytes((tmp_path / "whole.sav").read_bytes()[:100])
+    config = {"survey": {"path": "survey.sav", "countries": ["DK"]}, "items": ["d059", "f118", "e035"]}
+    with pytest.raises(
+        ConfigError, match=r"survey\.path: survey\.sav: the survey file cannot be read; it looks trunc"
+    ):
+        validated(config, items)

@@ -153,6 +153,14 @@ def test_self_consistency_shows_seed_means_with_mean_bounds_beside_the_survey_ra
     assert "survey populations (country level, min–max)" in legend
 
 
+def test_self_consistency_without_a_survey_ceiling_says_so():
+    consistency, survey = consistency_frames()
+    figure = self_consistency_figure(consistency, survey.clear())
+    assert not panel(figure, "da").patches  # no band
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert "survey ceiling unavailable (aggregated ground truth)" in legend
+
+
 def test_self_consistency_adds_the_corrected_value_when_there_is_one():
     consistency, survey = consistency_frames()
     corrected = consistency.with_columns(consistency_corrected=pl.col("consistency") + 0.1)
@@ -312,8 +320,8 @@ def test_us_bias_figure_shows_totals_and_us_terms_per_language_and_the_reference
         }
     )
     figure = us_bias_figure(coefficients, totals)
-    total_label = "total US − native (mean over seeds, bootstrap 95% CI)"
-    term_label = "OLS term us:model:language — US lean beyond the reference model (95% CI)"
+    total_label = "total US − native (mean over seeds, 95% CI over resampled responses)"
+    term_label = "OLS term us:model:language — US lean against the uniform null (95% CI over seeds)"
     da = panel(figure, "da")
     assert da.yaxis.get_major_formatter().format_ticks(da.get_yticks()) == ["ref", "m"]  # shown in column 1
     positions, centres, intervals = marks(da, total_label)

@@ -376,6 +376,10 @@ def test_native_scores_and_the_summary_read_the_tables():
     assert "n in da: -0.100 [-0.200, -0.050], leans native" in summary
     assert "o in da: 0.000 [-0.100, 0.100], no clear lean" in summary
     assert "Read with care" not in summary
+    # An aggregated ground truth without survey.ceiling: said in words, not as a range of dashes.
+    without = summary_markdown(scores, survey.clear(), rq1, totals, None, [], [])
+    assert "own consistency (the ceiling a model is compared with) is unavailable" in without
+    assert "set survey.ceiling" in without and "ranges from" not in without
 
 
 def test_a_large_study_shows_the_populations_that_answer_the_questions():

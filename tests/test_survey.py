@@ -9,12 +9,14 @@ from culturalign.items import select_items
 from culturalign.stats import disjoint_draws
 from culturalign.survey import (
     SurveyError,
+    empty_consistency,
     ground_truth,
     ingest_survey,
     read_survey,
+    survey_columns,
     survey_consistency,
-    validate_aggregated,
 )
+from culturalign.survey_tables import read_ceiling, validate_aggregated
 
 HAND_ITEMS = ["d059", "c001_01", "f118", "e035", "f028"]
 
@@ -157,7 +159,7 @@ def test_missing_weights_are_an_error(tmp_path, hand_built):
         truth_of(tmp_path, holes)
 
 
-def test_aggregated_table_passes_through_validated(items):
+def test_aggregated_table_passes_through_validated():
     table = pl.DataFrame(
         {
             "level": ["country", "global"],
@@ -166,14 +168,129 @@ def test_aggregated_table_passes_through_validated(items):
             "pro_score": [0.9, 0.6],
         }
     )
-    truth = validate_aggregated(table, items, "agg.csv")
+    truth = validate_aggregated(table, ["f118", "f120"], "agg.csv")
     assert truth.columns == ["level", "group", "item", "pro_score", "n", "weight_sum"]
     assert truth["item"].to_list() == ["f118", "f120"]
     broken = table.with_columns(pl.Series("level", ["nation", "global"]), pl.Series("pro_score", [1.5, 0.6]))
     with pytest.raises(SurveyError, match=r"agg\.csv: level must be one of .*'nation'.*pro_score outside"):
-        validate_aggregated(broken, items, "agg.csv")
+        validate_aggregated(broken, ["f118", "f120"], "agg.csv")
     with pytest.raises(SurveyError, match="lacks columns pro_score"):
-        validate_aggregated(table.drop("pro_score"), items, "agg.csv")
+        validate_aggregated(table.drop("pro_score"), ["f118", "f120"], "agg.csv")
+
+
+def released_table(items, countries=("US", "GB", "NIR", "DK")) -> pl.DataFrame:
+    """A released ground truth as it comes: 80 WVS variables beyond the item bank, columns beyond
+    the contract, and a US without scores on c001_01 and c002_01."""
+    variables = [*items, *(f"x{index:03d}" for index in range(80))]
+    rows = [
+        {"level": "country", "group": country, "item": variable.upper(), "pro_score": 0.5, "n": 1000}
+        for country in countries
+        for variable in variables
+        if not (country == "US" and variable in ("c001_01", "c002_01"))
+    ]
+    rows += [
+        {"level": "global", "group": "global", "item": variable, "pro_score": 0.5} for variable in variables
+    ]
+    return pl.DataFrame(rows).with_columns(pl.lit("wave 7").alias("wave"), pl.lit(0.01).alias("std_err"))
+
+
+def test_released_aggregated_table_keeps_the_study_items(caplog):
+    study = ["c001_01", "c002_01", "f118", "f120"]
+    with caplog.at_level("INFO", logger="culturalign"):
+        truth = validate_aggregated(released_table(study), study, "released.csv", ["US", "NIR"])
+    assert truth.columns == ["level", "group", "item", "pro_score", "n", "weight_sum"]
+    assert sorted(truth["item"].unique()) == study
+    assert truth.filter(pl.col("group") == "US")["item"].sort().to_list() == ["f118", "f120"]
+    assert set(truth.filter(pl.col("level") == "country")["group"]) == {"US", "GB", "NIR", "DK"}
+    log = caplog.text
+    assert log.count("ignoring 80 items the study does not use: x000, x001") == 1
+    assert "ignoring columns the ground truth does not use: wave, std_err" in log
+    assert "country US has no score for c001_01, c002_01" in log
+
+
+def test_aggregated_table_lacking_a_study_item_or_country_is_named():
+    table = released_table(["f118", "f120"])
+    with pytest.raises(SurveyError, match=r"released\.csv: no rows for items the study needs: e035, f121"):
+        validate_aggregated(table, ["e035", "f118", "f120", "f121"], "released.csv")
+    # A re-analysis keeps every bank item the table has and needs none: the imported table decides.
+    kept = validate_aggregated(table, ["e035", "f118", "f120", "f121"], "released.csv", required=[])
+    assert sorted(kept["item"].unique()) == ["f118", "f120"]
+    with pytest.raises(SurveyError) as error:
+        validate_aggregated(table, ["f118", "f120"], "released.csv", ["DNK", "PT", "NIR"])
+    message = str(error.value)
+    assert message.startswith("released.csv: no rows for configured countries DNK (did you mean DK?), PT ")
+    assert "countries in the table: DK, GB, NIR, US" in message
+
+
+def test_ceiling_table_becomes_the_consistency_table(tmp_path, caplog):
+    path = tmp_path / "ceiling.csv"
+    pl.DataFrame(
+        {"group": ["US", "NIR", "NA", "da", "global", "ZZ"], "consistency": [0.7, 0.6, 0.5, 0.65, 0.8, 0.1]}
+    ).write_csv(path)
+    with caplog.at_level("INFO", logger="culturalign"):
+        ceiling = read_ceiling(path, ["US", "NIR", "NA", "DK"], ["en", "da"])
+    assert ceiling.columns[:3] == ["level", "group", "consistency"]
+    assert ceiling.schema == empty_consistency().schema  # the computed table's columns, the rest null
+    assert ceiling.select("level", "group", "consistency").rows() == [
+        ("country", "NA", 0.5),  # Namibia, not a missing value
+        ("country", "NIR", 0.6),
+        ("country", "US", 0.7),
+        ("language", "da", 0.65),
+        ("global", "global", 0.8),
+    ]
+    assert ceiling["ci_low"].null_count() == ceiling.height
+    assert "ignoring groups that are no configured country or language: ['ZZ']" in caplog.text
+    assert "no ceiling for configured countries DK" in caplog.text
+    levelled = tmp_path / "levelled.parquet"
+    pl.DataFrame(
+        {"level": ["country"], "group": ["DE"], "consistency": [0.6], "ci_low": [0.5]}
+    ).write_parquet(levelled)
+    assert read_ceiling(levelled, ["US"], ["en"]).select("level", "group", "ci_low").rows() == [
+        ("country", "DE", 0.5)
+    ]
+    pl.DataFrame({"group": ["US"], "ceiling": [0.7]}).write_csv(path)
+    with pytest.raises(SurveyError, match=r"ceiling\.csv: ceiling table lacks columns consistency"):
+        read_ceiling(path, ["US"], ["en"])
+
+
+def test_non_iso_country_codes_in_the_data_are_populations(tmp_path, hand_built):
+    northern_ireland = hand_built.with_columns(pl.col("cntry_AN").replace("DK", "NIR"))
+    truth = truth_of(tmp_path, northern_ireland, countries=("NIR", "US"))
+    assert score(truth, "country", "NIR", "d059")["pro_score"] == pytest.approx(3 / 7)
+
+
+def test_country_absent_from_the_file_gets_a_hint(tmp_path, hand_built):
+    with pytest.raises(SurveyError) as error:
+        truth_of(tmp_path, hand_built, countries=("DNK", "us", "NIR"))
+    message = str(error.value)
+    assert str(tmp_path / "survey.sav") in message
+    assert (
+        "no respondents for configured countries DNK (did you mean DK?), us (did you mean US?), NIR "
+        in message
+    )
+    assert message.endswith("countries in the file: DK, US")
+    # A file of alpha-3 codes (WVS's B_COUNTRY_ALPHA): the hint is the code the file holds.
+    with pytest.raises(SurveyError, match=r"configured countries DK \(did you mean DNK\?\)"):
+        truth_of(tmp_path, hand_built.with_columns(pl.col("cntry_AN").replace({"DK": "DNK", "US": "USA"})))
+
+
+def test_truncated_sav_is_named(tmp_path, hand_built):
+    whole = write(pl.concat([hand_built] * 50), tmp_path / "whole.sav")
+    data = whole.read_bytes()
+    truncated = tmp_path / "truncated.sav"
+    truncated.write_bytes(data[: len(data) - 400])
+    # The variable names are in the header: what fails is reading the data.
+    assert "D059" in survey_columns(truncated)
+    with pytest.raises(
+        SurveyError, match=r"truncated\.sav: the survey file cannot be read; it looks truncated or damaged"
+    ):
+        read_survey(truncated, ["d059"])
+    header_only = tmp_path / "header.sav"
+    header_only.write_bytes(data[:100])
+    with pytest.raises(
+        SurveyError, match=r"header\.sav: the survey file cannot be read; it looks truncated or damaged"
+    ):
+        survey_columns(header_only)
 
 
 def test_disjoint_draws_are_disjoint_and_seeded():

@@ -98,19 +98,43 @@ def test_real_survey_file_with_missing_variables_fails_before_any_job(tmp_path, 
 
 
 def test_aggregated_table_replaces_microdata(tmp_path):
+    # As released: NIR beside GB, an item the study does not use, a column beyond the contract.
     pl.DataFrame(
         {
-            "level": ["country", "country"],
-            "group": ["DK", "US"],
-            "item": ["f118", "f118"],
-            "pro_score": [0.9, 0.7],
+            "level": ["country"] * 8,
+            "group": ["NIR", "US"] * 4,
+            "item": ["f118", "f118", "f120", "f120", "f121", "f121", "x001", "x001"],
+            "pro_score": [0.9, 0.7, 0.5, 0.4, 0.3, 0.2, 0.1, 0.1],
+            "wave": [7] * 8,
         }
     ).write_csv(tmp_path / "agg.csv")
-    result = snakemake(tmp_path, config={"survey": {"aggregated": "agg.csv", "countries": ["DK", "US"]}})
+    config = {
+        "survey": {"aggregated": "agg.csv", "countries": ["NIR", "US"]},
+        "items": ["f118", "f120", "f121"],
+    }
+    result = snakemake(tmp_path, config=config)
     assert result.returncode == 0, result.stderr[-3000:]
     truth = pl.read_parquet(tmp_path / "results" / "survey" / "ground_truth.parquet")
-    assert truth.select("group", "pro_score").rows() == [("DK", 0.9), ("US", 0.7)]
+    assert truth.filter(pl.col("item") == "f118").select("group", "pro_score").rows() == [
+        ("NIR", 0.9),
+        ("US", 0.7),
+    ]
+    assert set(truth["item"]) == {"f118", "f120", "f121"}
+    assert (
+        "ignoring 1 items the study does not use: x001"
+        in (tmp_path / "logs" / "survey" / "aggregated_ground_truth.log").read_text()
+    )
     assert pl.read_parquet(tmp_path / "results" / "survey" / "consistency.parquet").is_empty()
+    # A released ceiling table gives the survey's own consistency back.
+    pl.DataFrame({"group": ["NIR", "US"], "consistency": [0.6, 0.7]}).write_csv(tmp_path / "ceiling.csv")
+    config["survey"]["ceiling"] = "ceiling.csv"
+    result = snakemake(tmp_path, config=config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ceiling = pl.read_parquet(tmp_path / "results" / "survey" / "consistency.parquet")
+    assert ceiling.select("level", "group", "consistency").rows() == [
+        ("country", "NIR", 0.6),
+        ("country", "US", 0.7),
+    ]
 
 
 def test_scale_mismatch_in_a_real_file_names_file_and_variable(tmp_path, hand_built):

@@ -6,13 +6,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
+import polars as pl
 import pycountry
 
 from culturalign.backends.simulated import GLOBAL, NATIVE, UNIFORM
 from culturalign.items import Item
 from culturalign.phrase_bank import available_languages, phrase_bank_problems
 from culturalign.prompts import prompt_bank_problems, translated_languages
-from culturalign.survey import survey_columns
+from culturalign.survey import SurveyError, survey_columns
+from culturalign.survey_tables import read_ceiling, read_table, validate_aggregated
 from culturalign.synthetic_survey import SyntheticSurveyError, check_countries
 from culturalign.yaml_io import read_yaml
 
@@ -61,6 +63,18 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"{key}: {message}" + (f" (expected: {' '.join(description.split())})" if description else "")
 
 
+def add_uniform_baseline(config: dict) -> str | None:
+    """Add a uniform-random respondent under the slug regression.rq2.reference to a study of
+    models that has none: it is free and seeded, and every alignment is read against its floor.
+    Returns the added slug (None when the study already has one, or imports its models)."""
+    models = config["models"]
+    slug = config["regression"]["rq2"]["reference"]
+    if not models or slug in models or any(model.get("respondent") == "uniform" for model in models.values()):
+        return None
+    models[slug] = {"backend": "simulated", "respondent": "uniform"}
+    return slug
+
+
 def check_config(config: dict, items: dict[str, Item], resources: str | Path, source: str) -> None:
     """Checks beyond the schema, on a config the schema has already filled in."""
     problems = list(_problems(config, items, Path(resources)))
@@ -70,10 +84,9 @@ def check_config(config: dict, items: dict[str, Item], resources: str | Path, so
 
 def _problems(config: dict, items: dict[str, Item], resources: Path) -> Iterator[str]:
     survey = config["survey"]
+    # Country codes are the survey's own (cntry_AN spells Northern Ireland NIR): whether each has
+    # respondents is checked against the survey source below, or in the ingest job for microdata.
     countries = survey["countries"]
-    for index, code in enumerate(countries):
-        if pycountry.countries.get(alpha_2=code) is None:
-            yield f"survey.countries[{index}]: {code!r} is not an ISO 3166-1 alpha-2 country code (e.g. DK)"
     languages_valid = True
     for index, code in enumerate(config["languages"]):
         if len(code) != 2 or pycountry.languages.get(alpha_2=code) is None:
@@ -102,7 +115,10 @@ def _problems(config: dict, items: dict[str, Item], resources: Path) -> Iterator
             ]
             yield from phrase_bank_problems(resources, banked, item_keys)
     yield from _regression_problems(config)
-    yield from _survey_source_problems(survey, item_keys)
+    yield from _survey_source_problems(
+        survey, item_keys, list(items), reanalysis=config["judged_import"] is not None
+    )
+    yield from _ceiling_problems(survey, config["languages"])
 
 
 def _regression_problems(config: dict) -> Iterator[str]:
@@ -113,11 +129,6 @@ def _regression_problems(config: dict) -> Iterator[str]:
     for index, slug in enumerate(regression["rq1"]["models"] or []):
         if slug not in models:
             yield f"regression.rq1.models[{index}]: {slug!r} is not a model slug under models"
-    if regression["rq2"]["reference"] not in models:
-        yield (
-            f"regression.rq2.reference: {regression['rq2']['reference']!r} is not a model slug under models "
-            f"(RQ2 needs a uniform respondent as its baseline)"
-        )
     countries = config["survey"]["countries"]
     for language, natives in regression["rq2"]["native_countries"].items():
         absent = [country for country in [*natives, "US"] if country not in countries]
@@ -197,19 +208,30 @@ def _tool_model_problems(key: str, slug: str, models: dict, offline: bool = Fals
         )
 
 
-def _survey_source_problems(survey: dict, item_keys: list[str]) -> Iterator[str]:
+def _survey_source_problems(
+    survey: dict, item_keys: list[str], bank: list[str], reanalysis: bool
+) -> Iterator[str]:
     if survey["aggregated"] is not None:
         path = Path(survey["aggregated"])
         if path.suffix.lower() not in (".csv", ".parquet"):
             yield f"survey.aggregated: {path} must be a .csv or .parquet table"
         elif not path.is_file():
             yield f"survey.aggregated: file {path} not found (relative to the working directory)"
+        else:
+            # A released table is small: its items and countries are checked before any job. A
+            # re-analysis takes its items from the imported table: any item may be there, none must.
+            kept, required = (bank, []) if reanalysis else (item_keys, item_keys)
+            try:
+                validate_aggregated(read_table(path), kept, path, survey["countries"], required)
+            except (SurveyError, pl.exceptions.PolarsError) as error:
+                yield f"survey.aggregated: {error}"
         return
     path = Path(survey["path"])
     if survey["synthetic"]["enabled"]:
         if path.suffix.lower() != ".sav":
             yield f"survey.path: the synthetic survey is written as .sav, got {path}"
         try:
+            # The demo must know a country's interview languages and cultural zone to simulate it.
             check_countries(survey["countries"])
         except SyntheticSurveyError as error:
             yield str(error)
@@ -222,7 +244,12 @@ def _survey_source_problems(survey: dict, item_keys: list[str]) -> Iterator[str]
         )
     else:
         # Reading the variable names costs milliseconds; a missing variable should not wait for a job.
-        present = {column.lower() for column in survey_columns(path)}
+        # Whether each configured country has respondents needs the data: the ingest job checks it.
+        try:
+            present = {column.lower() for column in survey_columns(path)}
+        except SurveyError as error:
+            yield f"survey.path: {error}"
+            return
         needed = [survey["country_variable"], survey["language_variable"], *survey["weights"], *item_keys]
         missing = [variable for variable in needed if variable.lower() not in present]
         if missing:
@@ -230,3 +257,18 @@ def _survey_source_problems(survey: dict, item_keys: list[str]) -> Iterator[str]
                 f"survey.path: {path} lacks variables {', '.join(missing)} (matched case-insensitively); "
                 f"set survey.country_variable, survey.language_variable, survey.weights or items"
             )
+
+
+def _ceiling_problems(survey: dict, languages: list[str]) -> Iterator[str]:
+    if survey["ceiling"] is None:
+        return
+    path = Path(survey["ceiling"])
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        yield f"survey.ceiling: {path} must be a .csv or .parquet table"
+    elif not path.is_file():
+        yield f"survey.ceiling: file {path} not found (relative to the working directory)"
+    else:
+        try:
+            read_ceiling(path, survey["countries"], languages)
+        except (SurveyError, pl.exceptions.PolarsError) as error:
+            yield f"survey.ceiling: {error}"

@@ -147,6 +147,9 @@ def self_consistency_figure(
         axes.grid(axis="x", alpha=0.3)
     _first_column_label(panels, "model")
     _same_limits(panels, "x", include=(0.0, 1.0))
+    if survey_consistency.is_empty():
+        # An aggregated ground truth without survey.ceiling: no band to draw, and the legend says so.
+        panels[0].plot([], [], linestyle="none", label="survey ceiling unavailable (aggregated ground truth)")
     handles, labels = _unique_legend(panels)
     labels = [f"{label} ({SEED_CI})" if label == "measured" else label for label in labels]
     figure.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8)
@@ -268,8 +271,9 @@ def coefficient_figure(coefficients: pl.DataFrame, *, title: str | None = None) 
 
 def us_bias_figure(coefficients: pl.DataFrame, totals: pl.DataFrame, *, title: str | None = None) -> Figure:
     """RQ2 per language: each model's total US-minus-native alignment (rq2_totals.csv) beside its
-    `us:model=M:language=L` term (its US lean beyond the reference model), and a panel with the
-    reference model's own US terms (`us`, `us:language=...`)."""
+    `us:model=M:language=L` term (its US lean against the analytic null of a uniform respondent,
+    drawn only where the design gave it an interval), and a panel with a reference model's own US
+    terms (`us`, `us:language=...`) where a table carries them."""
     us_terms = coefficients.filter((pl.col("term") == "us") | pl.col("term").str.starts_with("us:"))
     parsed = us_terms.with_columns(
         model=pl.col("term").str.extract(r"^us:model=(.+):language=.+$"),
@@ -296,8 +300,8 @@ def us_bias_figure(coefficients: pl.DataFrame, totals: pl.DataFrame, *, title: s
     )
     for unused in panels[len(languages) : reference_slot]:
         unused.remove()
-    total_label = "total US − native (mean over seeds, bootstrap 95% CI)"
-    term_label = "OLS term us:model:language — US lean beyond the reference model (95% CI)"
+    total_label = "total US − native (mean over seeds, 95% CI over resampled responses)"
+    term_label = "OLS term us:model:language — US lean against the uniform null (95% CI over seeds)"
     for index, (axes, language) in enumerate(zip(panels[: len(languages)], languages, strict=True)):
         axes.axvline(0, color=NEUTRAL, linestyle="--", linewidth=1)
         rows = totals.filter(pl.col("language") == language)
@@ -311,7 +315,7 @@ def us_bias_figure(coefficients: pl.DataFrame, totals: pl.DataFrame, *, title: s
             marker="o",
             label=total_label,
         )
-        terms = per_model.filter(pl.col("language") == language)
+        terms = per_model.filter((pl.col("language") == language) & pl.col("ci_low").is_not_null())
         _interval_marks(
             axes,
             _positions(terms["model"], models) + 0.15,

@@ -1,6 +1,7 @@
 """Re-analysis of released data: judged responses that others published (one polarity score per
 response) enter the DAG in place of generation and judging."""
 
+from collections.abc import Collection
 from pathlib import Path
 
 import polars as pl
@@ -77,16 +78,21 @@ def with_uniform_baseline(
     return pl.concat([table, baseline.select(table.columns)])
 
 
-def imported_polarity(table: pl.DataFrame, model: str, language: str, seed: int) -> pl.DataFrame:
-    """One run's kept responses in the polarity contract. Each imported response counts as one
-    unit split into pro = pro_score and con = 1 - pro_score, so that topic-level polarity is the
-    mean of its responses' scores."""
+def imported_polarity(
+    table: pl.DataFrame, model: str, language: str, seed: int, *, scored_items: Collection[str]
+) -> pl.DataFrame:
+    """One run's kept responses on the scored items in the polarity contract. Each imported
+    response counts as one unit split into pro = pro_score and con = 1 - pro_score, so that
+    topic-level polarity is the mean of its responses' scores. Released data may hold items that
+    were prompted but not scored; like a generated run, the run keeps only the scored ones, so that
+    its self-consistency is measured on the items its alignment and the survey's ceiling are."""
     run = table.filter(
         (pl.col("model") == model)
         & (pl.col("language") == language)
         & (pl.col("seed") == seed)
         & (pl.col("response_language") == pl.col("language"))
         & pl.col("pro_score").is_not_null()
+        & pl.col("item").is_in(list(scored_items))
     )
     return run.select(
         pl.col("prompt_id").cast(pl.String),

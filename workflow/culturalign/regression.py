@@ -11,14 +11,15 @@ reference model, and each model's total US-minus-native difference per language.
 """
 
 import re
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import polars as pl
 
-from culturalign.alignment import response_bootstrap
-from culturalign.stats import random_stream
+from culturalign.alignment import alignment_replicates, response_resamples, stance_responses
+from culturalign.stats import percentile_ci, random_stream
 
 COEFFICIENT_COLUMNS = ["term", "estimate", "std_error", "ci_low", "ci_high", "p_value", "engine"]
 RANDOM_INTERCEPT = re.compile(r"\+\s*\(\s*1\s*\|\s*(\w+)\s*\)")
@@ -65,37 +66,42 @@ def load_capabilities(path: str | Path) -> pl.DataFrame:
 
 def model_capabilities(
     table: pl.DataFrame,
-    names: dict[str, str],
+    names: dict[str, str | list[str]],
     given: dict[str, dict[str, float]],
     pairs: list[tuple[str, str]],
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, list[str]]:
     """Capability per (model slug, language) pair that has runs: the mean of that language's
-    benchmark scores / 100.
+    benchmark scores / 100, and the pairs that have none, described for the user.
 
-    `names` maps a slug to its name in the table; `given` holds capabilities configured directly
-    (simulated models), which win. A model without a capability for a language is an error."""
-    means = table.group_by("model", "language").agg((pl.col("score").mean() / 100).alias("capability"))
-    lookup = {(model, language): value for model, language, value in means.iter_rows()}
+    `names` maps a slug to its name in the table, or to several (published tables spell one model
+    differently across languages); `given` holds capabilities configured directly (simulated
+    models), which win. Pairs without a capability are left out of RQ1, not an error."""
+    means = table.group_by("model", "language").agg(pl.col("score").sum(), pl.len())
+    lookup = {(model, language): (total, count) for model, language, total, count in means.iter_rows()}
     rows, missing = [], []
     for slug, language in sorted(set(pairs)):
-        value = given.get(slug, {}).get(language, lookup.get((names.get(slug, slug), language)))
+        spellings = names.get(slug, slug)
+        spellings = [spellings] if isinstance(spellings, str) else list(spellings)
+        value = given.get(slug, {}).get(language)
         if value is None:
-            missing.append(f"{slug} ({names.get(slug, slug)!r}) in {language}")
-        rows.append((slug, language, value))
-    if missing:
-        raise RegressionError(
-            "no capability for " + "; ".join(missing) + ": add benchmark scores to the capability table "
-            "(regression.capabilities), map the model to a row name (capability_name), or give "
-            "`capability: {language: value}` in the model's config"
-        )
-    return pl.DataFrame(rows, schema=["model", "language", "capability"], orient="row")
+            found = [lookup[(name, language)] for name in spellings if (name, language) in lookup]
+            if found:
+                value = sum(total for total, _ in found) / sum(count for _, count in found) / 100
+        if value is None:
+            missing.append(f"{slug} ({' or '.join(map(repr, spellings))}) in {language}")
+        else:
+            rows.append((slug, language, value))
+    capabilities = pl.DataFrame(rows, schema=["model", "language", "capability"], orient="row")
+    return capabilities, missing
 
 
 def rq1_observations(
     alignment: pl.DataFrame, consistency: pl.DataFrame, capabilities: pl.DataFrame, unit: str = "topic"
 ) -> pl.DataFrame:
-    """One row per (model, language, seed): alignment with the language's own population (all
-    respondents interviewed in it), self-consistency and capability."""
+    """One row per (model, language): alignment with the language's own population (all
+    respondents interviewed in it) and self-consistency, each averaged over the cell's seeds,
+    and capability. Seeds replicate a cell whose capability is one number; as separate rows they
+    would count as independent evidence about the capability slope."""
     native = alignment.filter(
         (pl.col("level") == "language") & (pl.col("group") == pl.col("language")) & (pl.col("unit") == unit)
     ).select("model", "family", "language", "seed", pl.col("spearman").alias("alignment"))
@@ -103,9 +109,11 @@ def rq1_observations(
         native.join(
             consistency.select("model", "language", "seed", "consistency"), on=["model", "language", "seed"]
         )
+        .drop_nulls(["alignment", "consistency"])
+        .group_by("model", "family", "language")
+        .agg(pl.col("alignment", "consistency").mean(), pl.len().alias("seeds"))
         .join(capabilities, on=["model", "language"])
-        .drop_nulls(["alignment", "consistency", "capability"])
-        .sort("model", "language", "seed")
+        .sort("model", "language")
     )
 
 
@@ -125,25 +133,26 @@ def rq1_bootstrap_observations(
     observations: pl.DataFrame,
     replicates: int,
     seed: int = 0,
+    unit: str = "topic",
 ) -> pl.DataFrame:
-    """Bootstrap replicates as rows, as the original study did: per run, `replicates` topic-level
-    alignments with the language's own population from responses resampled with replacement,
-    each beside the run's consistency and capability (from `observations`, one row per run).
+    """Bootstrap replicates as rows, as the original study did: per (model, language) cell,
+    `replicates` alignments with the language's own population from each run's responses
+    resampled with replacement (averaged over the cell's seeds replicate by replicate), each
+    beside the cell's consistency and capability (from `observations`, one row per cell).
     Replicates are not independent observations; fits on them understate uncertainty."""
+    per_cell: dict[tuple[str, str], list[np.ndarray]] = {}
+    for model, language, run_seed, polarity in runs:
+        native = ground_truth.filter((pl.col("level") == "language") & (pl.col("group") == language))
+        responses = stance_responses(polarity)
+        counts = response_resamples(
+            responses, replicates, random_stream(seed, model, language, run_seed, "rq1")
+        )
+        _, values, _ = alignment_replicates(responses, counts, {"native": native}, unit)["native"]
+        per_cell.setdefault((model, language), []).append(values)
     rows = []
-    runs_by_key = {(model, language, run_seed): polarity for model, language, run_seed, polarity in runs}
-    for run in observations.iter_rows(named=True):
-        polarity = runs_by_key[(run["model"], run["language"], run["seed"])]
-        native = ground_truth.filter(
-            (pl.col("level") == "language") & (pl.col("group") == run["language"])
-        ).select("item", "pro_score")
-        _, values = response_bootstrap(
-            polarity,
-            {"native": native},
-            replicates,
-            random_stream(seed, run["model"], run["language"], run["seed"], "rq1"),
-        )["native"]
-        rows += [run | {"alignment": float(value), "replicate": index} for index, value in enumerate(values)]
+    for cell in observations.iter_rows(named=True):
+        values = np.mean(per_cell[(cell["model"], cell["language"])], axis=0)
+        rows += [cell | {"alignment": float(value), "replicate": index} for index, value in enumerate(values)]
     return pl.DataFrame(rows).drop_nans("alignment")
 
 
@@ -160,6 +169,8 @@ def split_formula(formula: str) -> tuple[str, str]:
 def canonical_term(term: str, levels: dict[str, set[str]]) -> str:
     """One name for a term however an engine spells it: R's `languageda:capability:familya` and
     patsy's `capability:family[a]:language[da]` both become `capability:family=a:language=da`."""
+    if term in ("(Intercept)", "Intercept"):
+        return "Intercept"
     parts = []
     for part in term.split(":"):
         bracketed = re.fullmatch(r"(?:C\()?(\w+)\)?\[(?:T\.)?(.+)\]", part)
@@ -244,119 +255,190 @@ def fit_statsmodels(data: pl.DataFrame, formula: str) -> Fit:
     return Fit(table, summary, result.fittedvalues.to_numpy(float))
 
 
-def rq2_observations(
-    alignment: pl.DataFrame, native_countries: dict[str, list[str]], unit: str = "topic"
-) -> pl.DataFrame:
-    """Per (model, language, seed): country-level alignment with the US (us = 1) and with the
-    language's native countries (us = 0; averaged when a language is native to several)."""
-    rows = alignment.filter(
-        (pl.col("level") == "country")
-        & (pl.col("unit") == unit)
-        & pl.col("language").is_in(list(native_countries))
-    ).drop_nulls("spearman")
-    native = pl.DataFrame(
-        [(language, country) for language, countries in native_countries.items() for country in countries],
-        schema=["language", "group"],
-        orient="row",
-    )
-    keys = ["model", "language", "seed"]
-    return (
-        pl.concat(
-            [
-                rows.filter(pl.col("group") == "US").select(*keys, pl.lit(1).alias("us"), "spearman"),
-                rows.join(native, on=["language", "group"])
-                .group_by(keys)
-                .agg(pl.lit(0).alias("us"), pl.col("spearman").mean()),
-            ]
-        )
-        .rename({"spearman": "alignment"})
-        .sort("model", "language", "seed", "us")
-    )
+RQ2_OBSERVATION_SCHEMA = {
+    "model": pl.String,
+    "language": pl.String,
+    "seed": pl.Int64,
+    "us": pl.Int64,
+    "alignment": pl.Float64,
+    "items": pl.Int64,
+}
+RQ2_ANALYTIC_NULL = (
+    "reference: a uniform-random respondent, whose expected alignment with every population is 0 "
+    "(analytic null), so each us term is the model's own US-minus-native difference"
+)
 
 
-def us_minus_native(
+class RQ2Alignment(NamedTuple):
+    """RQ2's own alignment: per run, with the US (us = 1) and with the language's native countries
+    (us = 0, averaged), over the items the US and every native country share; and per run the
+    bootstrap replicates of the US-minus-native difference."""
+
+    observations: pl.DataFrame
+    differences: dict[tuple[str, str, int], np.ndarray]
+
+
+def rq2_items(ground_truth: pl.DataFrame, native_countries: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Per language, the items that the US and every native country of that language hold."""
+    held = {
+        group: set(items)
+        for group, items in ground_truth.filter(pl.col("level") == "country")
+        .group_by("group")
+        .agg("item")
+        .iter_rows()
+    }
+    return {
+        language: sorted(set.intersection(*(held.get(group, set()) for group in ["US", *natives])))
+        for language, natives in native_countries.items()
+    }
+
+
+def rq2_alignment(
     runs: list[tuple[str, str, int, pl.DataFrame]],
     ground_truth: pl.DataFrame,
     native_countries: dict[str, list[str]],
-    resamples: int,
+    unit: str = "topic",
+    resamples: int = 1000,
     seed: int = 0,
-    confidence: float = 0.95,
-) -> pl.DataFrame:
-    """Each model's total US-minus-native difference in topic-level alignment per language.
+) -> RQ2Alignment:
+    """RQ2's observations and the bootstrap replicates of each run's US-minus-native difference.
 
-    The difference is taken within each run (same responses against both populations), averaged
-    over the model's seeds; its percentile CI comes from bootstrap replicates over each run's
-    responses, averaged replicate by replicate across seeds. It involves no other model, so it
-    does not depend on the reference model's draw."""
-
-    def population(group: str) -> pl.DataFrame:
-        return ground_truth.filter((pl.col("level") == "country") & (pl.col("group") == group)).select(
-            "item", "pro_score"
-        )
-
-    per_cell: dict[tuple[str, str], list[tuple[float, np.ndarray]]] = {}
+    US and native alignments of a run are computed on one item set and one set of response
+    resamples, so the difference's interval reflects the responses alone."""
+    items = rq2_items(ground_truth, native_countries)
+    rows, differences = [], {}
     for model, language, run_seed, polarity in runs:
         natives = native_countries.get(language)
         if not natives:
             continue
-        scores = response_bootstrap(
-            polarity,
-            {group: population(group) for group in ["US", *natives]},
-            resamples,
-            random_stream(seed, model, language, run_seed, "us_minus_native"),
+        populations = {
+            group: ground_truth.filter(
+                (pl.col("level") == "country")
+                & (pl.col("group") == group)
+                & pl.col("item").is_in(items[language])
+            )
+            for group in ["US", *natives]
+        }
+        responses = stance_responses(polarity)
+        counts = response_resamples(
+            responses, resamples, random_stream(seed, model, language, run_seed, "rq2")
         )
-        point = scores["US"][0] - np.mean([scores[group][0] for group in natives])
-        replicates = scores["US"][1] - np.mean([scores[group][1] for group in natives], axis=0)
-        per_cell.setdefault((model, language), []).append((point, replicates))
-    tail = 100 * (1 - confidence) / 2
+        scores = alignment_replicates(responses, counts, populations, unit)
+        native = np.mean([scores[group][0] for group in natives])
+        native_replicates = np.mean([scores[group][1] for group in natives], axis=0)
+        n = scores["US"][2]
+        rows += [
+            (model, language, run_seed, 1, scores["US"][0], n),
+            (model, language, run_seed, 0, float(native), n),
+        ]
+        differences[(model, language, run_seed)] = scores["US"][1] - native_replicates
+    observations = pl.DataFrame(rows, schema=RQ2_OBSERVATION_SCHEMA, orient="row")
+    return RQ2Alignment(observations.fill_nan(None), differences)
+
+
+def us_minus_native(rq2: RQ2Alignment, confidence: float = 0.95) -> pl.DataFrame:
+    """Each model's total US-minus-native difference per language: the difference of RQ2's own
+    observations, averaged over the model's seeds, with the percentile interval of the bootstrap
+    over each run's responses (replicates averaged across seeds replicate by replicate). It
+    involves no other model and no random baseline."""
+    wide = (
+        rq2.observations.pivot(on="us", index=["model", "language", "seed", "items"], values="alignment")
+        .with_columns((pl.col("1") - pl.col("0")).alias("difference"))
+        .drop_nulls("difference")
+    )
     rows = []
-    for (model, language), differences in sorted(per_cell.items()):
-        replicates = np.mean([replicate for _, replicate in differences], axis=0)
-        low, high = np.nanpercentile(replicates, [tail, 100 - tail])
+    for (model, language), cell in wide.group_by("model", "language", maintain_order=True):
+        replicates = np.mean([rq2.differences[(model, language, s)] for s in cell["seed"]], axis=0)
+        low, high = percentile_ci(replicates, confidence)
         rows.append(
             (
                 model,
                 language,
-                float(np.mean([p for p, _ in differences])),
-                float(low),
-                float(high),
-                len(differences),
+                float(cell["difference"].mean()),
+                low,
+                high,
+                cell.height,
+                int(cell["items"].min()),
             )
         )
     return pl.DataFrame(
-        rows, schema=["model", "language", "us_minus_native", "ci_low", "ci_high", "seeds"], orient="row"
-    )
+        rows,
+        schema=["model", "language", "us_minus_native", "ci_low", "ci_high", "seeds", "items"],
+        orient="row",
+    ).sort("model", "language")
 
 
-def fit_rq2(data: pl.DataFrame, reference: str) -> Fit:
-    """`alignment ~ us * model:language` by OLS with `reference` (the uniform respondent) as the
-    model's reference level: the `us:model=...:language=...` terms are each model's US lean
-    beyond the reference's in that language."""
+def rq2_item_notes(
+    ground_truth: pl.DataFrame, native_countries: dict[str, list[str]], items: dict[str, list[str]]
+) -> dict[str, str]:
+    """Per language whose populations hold different item sets, what RQ2 leaves out that the
+    alignment table (each population over its own items) keeps."""
+    notes = {}
+    for language, natives in native_countries.items():
+        lacking = []
+        for group in ["US", *natives]:
+            own = set(
+                ground_truth.filter((pl.col("level") == "country") & (pl.col("group") == group))["item"]
+            )
+            extra = sorted(own - set(items[language]))
+            if extra:
+                lacking.append(f"{group} {', '.join(extra)}")
+        if lacking:
+            notes[language] = (
+                f"RQ2 compares over the {len(items[language])} items that the US and "
+                f"{', '.join(natives)} all hold; left out here but kept in the alignment table: "
+                + "; ".join(lacking)
+            )
+    return notes
+
+
+def fit_rq2(data: pl.DataFrame) -> Fit:
+    """`alignment ~ 0 + cell + us:cell` by OLS, cell = (model, language): the `us:model=...:
+    language=...` terms are each model's US lean in that language against the analytic null of
+    a uniform respondent (0), with standard errors from the variation between seeds.
+
+    With one seed per cell the design has no residual degrees of freedom: the estimates are the
+    cells' differences, and their uncertainty cannot be estimated from it; the table says so
+    (standard errors, CIs and p-values empty, `note`) instead of printing inf and NaN."""
     import statsmodels.formula.api as smf
 
-    if reference not in set(data["model"]):
-        raise RegressionError(f"regression.rq2.reference: model {reference!r} has no RQ2 observations")
-    result = smf.ols(f"alignment ~ us * C(model, Treatment({reference!r})):language", data.to_pandas()).fit()
-    intervals = result.conf_int()
+    data = data.drop_nulls("alignment").with_columns(
+        pl.concat_str(pl.lit("model="), "model", pl.lit(":language="), "language").alias("cell")
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # no residual df: handled below
+        result = smf.ols("alignment ~ 0 + C(cell) + us:C(cell)", data.to_pandas()).fit()
+    names = [re.sub(r"C\(cell\)\[([^\]]+)\]", r"\1", name) for name in result.params.index]
+    estimable = result.df_resid > 0
+    note = (
+        None
+        if estimable
+        else "no residual degrees of freedom (one seed per model and language): the coefficients are "
+        "the cells' differences; their uncertainty cannot be estimated from this design, see "
+        "rq2_totals.csv for intervals over responses"
+    )
+    intervals = result.conf_int() if estimable else None
+
+    def uncertain(values):
+        return values.to_numpy(float) if estimable else np.full(len(names), None)
+
     coefficients = pl.DataFrame(
         {
-            "term": [_rq2_term(name) for name in result.params.index],
+            "term": names,
             "estimate": result.params.to_numpy(float),
-            "std_error": result.bse.to_numpy(float),
-            "ci_low": intervals[0].to_numpy(float),
-            "ci_high": intervals[1].to_numpy(float),
-            "p_value": result.pvalues.to_numpy(float),
+            "std_error": uncertain(result.bse),
+            "ci_low": uncertain(intervals[0]) if estimable else np.full(len(names), None),
+            "ci_high": uncertain(intervals[1]) if estimable else np.full(len(names), None),
+            "p_value": uncertain(result.pvalues),
             "engine": "statsmodels-ols",
-        }
+            "note": note,
+        },
+        schema_overrides={column: pl.Float64 for column in ("std_error", "ci_low", "ci_high", "p_value")}
+        | {"note": pl.String},
     )
-    summary = {"engine": "statsmodels-ols", "r2": float(result.rsquared)}
+    summary = {
+        "engine": "statsmodels-ols",
+        "r2": float(result.rsquared) if estimable else None,
+        "residual_df": float(result.df_resid),
+    }
     return Fit(coefficients, summary, result.fittedvalues.to_numpy(float))
-
-
-def _rq2_term(name: str) -> str:
-    return (
-        re.sub(r"C\(model, Treatment\('[^']*'\)\)\[T\.([^\]]+)\]", r"model=\1", name)
-        .replace("language[", "language=")
-        .replace("[T.", "=")
-        .replace("]", "")
-    )

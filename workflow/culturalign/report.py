@@ -354,13 +354,20 @@ def summary_markdown(
     if notes:
         lines += ["> **Read with care: not a real study's results.**", *[f"> - {note}" for note in notes], ""]
     country = survey_consistency.filter(pl.col("level") == "country")["consistency"]
+    ceiling = (
+        f"The survey populations' own consistency ranges from {_number(country.min())} to "
+        f"{_number(country.max())}."
+        if survey_consistency.height
+        else "The survey populations' own consistency (the ceiling a model is compared with) is unavailable: "
+        "the study used an aggregated ground truth without a ceiling table (set survey.ceiling to a "
+        "released one)."
+    )
     lines += [
         "## Alignment with each language's own population",
         "",
         "Spearman ρ of the model's item polarity with the population interviewed in the prompt's language "
         "(mean over seeds), the model's self-consistency, and the share of responses the filters kept. "
-        f"The survey populations' own consistency ranges from {_number(country.min())} to "
-        f"{_number(country.max())}.",
+        + ceiling,
         "",
         "| model | language | alignment ρ [95% CI, one seed] | self-consistency | kept |",
         "|---|---|---|---|---|",

@@ -5,20 +5,16 @@ answers <= 0 are missing codes. A population's polarity on an item is the weight
 affirmative respondents among those who answered.
 """
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pycountry
 
 from culturalign.items import Item
-from culturalign.stats import (
-    REPEAT_SUMMARY_SCHEMA,
-    disjoint_draws,
-    random_stream,
-    rowwise_pearson,
-    summarise_repeats,
-)
+from culturalign.stats import REPEAT_SUMMARY_SCHEMA, disjoint_sample_consistency, random_stream
 
 LEVELS = ("country", "language", "global")
 GLOBAL_GROUP = "global"
@@ -42,13 +38,33 @@ def survey_columns(path: str | Path) -> list[str]:
     """Variable names in a survey file, read without loading any data."""
     path = _existing_survey(path)
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return pl.read_csv(path, n_rows=0).columns
-    import pyreadstat
+    with _readable(path):
+        if suffix == ".csv":
+            return pl.read_csv(path, n_rows=0).columns
+        import pyreadstat
 
-    reader = pyreadstat.read_dta if suffix == ".dta" else pyreadstat.read_sav
-    _, meta = reader(str(path), metadataonly=True)
+        reader = pyreadstat.read_dta if suffix == ".dta" else pyreadstat.read_sav
+        _, meta = reader(str(path), metadataonly=True)
     return list(meta.column_names)
+
+
+@contextlib.contextmanager
+def _readable(path: Path) -> Iterator[None]:
+    """Turn a reader's failure on a damaged file (pyreadstat's bare "File did not contain the
+    expected number of rows") into a SurveyError that names the file."""
+    if path.suffix.lower() == ".csv":
+        errors: tuple[type[Exception], ...] = (pl.exceptions.ComputeError,)
+    else:
+        import pyreadstat
+
+        errors = (pyreadstat.ReadstatError, pyreadstat.PyreadstatError)
+    try:
+        yield
+    except errors as error:
+        raise SurveyError(
+            f"{path}: the survey file cannot be read; it looks truncated or damaged ({error}). "
+            f"Download or export it again (config key survey.path)"
+        ) from error
 
 
 def read_survey(path: str | Path, variables: Iterable[str]) -> pl.DataFrame:
@@ -69,16 +85,17 @@ def read_survey(path: str | Path, variables: Iterable[str]) -> pl.DataFrame:
         )
     actual = [by_lower[variable] for variable in wanted]
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        frame = pl.read_csv(path, columns=actual, infer_schema_length=10_000)
-    else:
-        import pyreadstat
+    with _readable(path):
+        if suffix == ".csv":
+            frame = pl.read_csv(path, columns=actual, infer_schema_length=10_000)
+        else:
+            import pyreadstat
 
-        reader = pyreadstat.read_dta if suffix == ".dta" else pyreadstat.read_sav
-        # Reading to pandas then converting is faster than pyreadstat's polars output, and turns
-        # NaN into null, which matters: in polars NaN > 0 is true.
-        pandas_frame, _ = reader(str(path), usecols=actual)
-        frame = pl.from_pandas(pandas_frame)
+            reader = pyreadstat.read_dta if suffix == ".dta" else pyreadstat.read_sav
+            # Reading to pandas then converting is faster than pyreadstat's polars output, and turns
+            # NaN into null, which matters: in polars NaN > 0 is true.
+            pandas_frame, _ = reader(str(path), usecols=actual)
+            frame = pl.from_pandas(pandas_frame)
     frame = frame.rename(dict(zip(actual, wanted, strict=True)))
     return frame.with_columns(
         pl.col(column).fill_nan(None)
@@ -170,12 +187,41 @@ def select_populations(
     absent = [country for country in countries if country not in present]
     if absent:
         raise SurveyError(
-            f"{source}: no respondents for configured countries {', '.join(absent)} "
-            f"(survey.countries); countries in the file: {', '.join(sorted(present)[:40])}"
+            f"{source}: no respondents for configured countries {with_hints(absent, present)} "
+            f"(survey.countries); countries in the file: {', '.join(sorted(present))}"
         )
     if pooled == "configured_countries":
         return respondents.filter(pl.col("country").is_in(countries))
     return respondents
+
+
+def country_hint(code: str, known: Iterable[str] = ()) -> str | None:
+    """The code a configured country code that is not in the data probably meant: the same code
+    in the data's spelling (dk for DK, nir for NIR), the country's ISO code that the data holds
+    (DNK for DK in a file of alpha-3 codes), else its ISO 3166-1 alpha-2 code (DNK, dk or Denmark
+    for DK). None when there is no better guess. Country codes are not required to be ISO codes
+    (the EVS/WVS joint file spells Northern Ireland NIR); ISO only serves the hint."""
+    by_upper = {str(candidate).upper(): str(candidate) for candidate in known}
+    if code.upper() in by_upper and by_upper[code.upper()] != code:
+        return by_upper[code.upper()]
+    try:
+        country = pycountry.countries.lookup(code.strip())
+    except LookupError:
+        return None
+    held = [iso for iso in (country.alpha_2, country.alpha_3) if iso in by_upper and iso != code]
+    if held:
+        return by_upper[held[0]]
+    return country.alpha_2 if country.alpha_2 != code else None
+
+
+def with_hints(codes: Iterable[str], known: Iterable[str] = ()) -> str:
+    """Codes for a message, each followed by its hint: "DNK (did you mean DK?), PT"."""
+    known = list(known)
+    described = []
+    for code in codes:
+        hint = country_hint(code, known)
+        described.append(f"{code} (did you mean {hint}?)" if hint else code)
+    return ", ".join(described)
 
 
 def ingest_survey(
@@ -262,42 +308,14 @@ def _item_keys(respondents: pl.DataFrame) -> list[str]:
     return [column for column in respondents.columns if column not in ("country", "language", "weight")]
 
 
-def validate_aggregated(table: pl.DataFrame, items: dict[str, Item], source: str | Path) -> pl.DataFrame:
-    """Accept an already aggregated ground truth (level, group, item, pro_score) and normalise it."""
-    required = ["level", "group", "item", "pro_score"]
-    missing = [column for column in required if column not in table.columns]
-    if missing:
-        raise SurveyError(f"{source}: aggregated survey table lacks columns {', '.join(missing)}")
-    table = table.with_columns(pl.col("item").cast(pl.String).str.to_lowercase())
-    problems = []
-    bad_levels = set(table.get_column("level").unique().to_list()) - set(LEVELS)
-    if bad_levels:
-        problems.append(f"level must be one of {', '.join(LEVELS)}, found {sorted(map(str, bad_levels))}")
-    unknown_items = set(table.get_column("item").unique().to_list()) - set(items)
-    if unknown_items:
-        problems.append(f"unknown items {sorted(map(str, unknown_items))}")
-    out_of_range = table.filter(~pl.col("pro_score").cast(pl.Float64).is_between(0, 1)).height
-    if out_of_range:
-        problems.append(f"{out_of_range} rows with pro_score outside [0, 1] or missing")
-    duplicates = table.select("level", "group", "item").is_duplicated().sum()
-    if duplicates:
-        problems.append(f"{duplicates} rows repeat a (level, group, item)")
-    if problems:
-        raise SurveyError(f"{source}: " + "; ".join(problems))
-    extra = {name: dtype for name, dtype in GROUND_TRUTH_SCHEMA.items() if name not in table.columns}
-    return (
-        table.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in extra.items())
-        .select(pl.col(name).cast(dtype) for name, dtype in GROUND_TRUTH_SCHEMA.items())
-        .sort("level", "group", "item")
-    )
-
-
 def survey_consistency(
     respondents: pl.DataFrame,
     countries: list[str],
     *,
     k: int = 10,
     repeats: int = 200,
+    resamples: int = 200,
+    resample_repeats: int = 50,
     seed: int = 0,
 ) -> pl.DataFrame:
     """The survey's self-consistency: the ceiling a model describing k people can reach.
@@ -305,9 +323,11 @@ def survey_consistency(
     Per population and repeat: two disjoint samples of k respondents per item, drawn with
     probability proportional to the survey weight so that each sample represents the population
     as the k people of one model answer do; each sample's share of affirmative respondents per
-    item; Pearson correlation across items. `consistency` is the mean over
-    repeats, `ci_low`/`ci_high` its 95 % confidence interval, `draw_low`/`draw_high` the middle
-    95 % of single repeats (how far one paired draw may fall from the mean).
+    item; Pearson correlation across items. `consistency` is the mean over repeats;
+    `ci_low`/`ci_high` a sampling interval, from `resamples` bootstrap resamples of each item's
+    respondents (`resample_repeats` draws each, two samples never holding one respondent and a
+    resampled copy); `draw_low`/`draw_high` the middle 95 % of single repeats (how far one paired
+    draw may fall from the mean).
     """
     item_keys = _item_keys(respondents)
     members = populations(respondents, countries).group_by("level", "group", maintain_order=True).agg("row")
@@ -316,13 +336,13 @@ def survey_consistency(
     answers = {key: respondents.get_column(key).cast(pl.Float64).to_numpy() for key in item_keys}
     rows = []
     for level, group, member_rows in members.iter_rows():
-        rows.append(
-            _population_consistency(
-                np.asarray(member_rows), weights, answers, k, repeats, random_stream(seed, level, group)
-            )
-            | {"level": level, "group": group}
+        items = _population_items(np.asarray(member_rows), weights, answers, k)
+        rng = random_stream(seed, level, group)
+        summary = disjoint_sample_consistency(
+            items, k, repeats, resamples, resample_repeats, rng, "bootstrap over respondents"
         )
-    return pl.DataFrame([row | {"k": k} for row in rows], schema=CONSISTENCY_SCHEMA)
+        rows.append(summary | {"level": level, "group": group, "k": k})
+    return pl.DataFrame(rows, schema=CONSISTENCY_SCHEMA)
 
 
 def empty_consistency() -> pl.DataFrame:
@@ -330,26 +350,16 @@ def empty_consistency() -> pl.DataFrame:
     return pl.DataFrame(schema=CONSISTENCY_SCHEMA)
 
 
-def _population_consistency(
-    member_rows: np.ndarray,
-    weights: np.ndarray,
-    answers: dict[str, np.ndarray],
-    k: int,
-    repeats: int,
-    rng: np.random.Generator,
-) -> dict:
-    halves = []
+def _population_items(
+    member_rows: np.ndarray, weights: np.ndarray, answers: dict[str, np.ndarray], k: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per item with two samples' worth of answers in the population: its respondents' answers
+    (1 affirmative, 0 not) and their weights."""
+    member_weights = weights[member_rows]
+    items = []
     for values in answers.values():
         values = values[member_rows]
         answered = np.flatnonzero(~np.isnan(values))
-        if answered.size < 2 * k:
-            continue
-        affirmative = values[answered]
-        draws = disjoint_draws(answered.size, k, repeats, rng, weights=weights[member_rows][answered])
-        sample = affirmative[draws]
-        halves.append((sample[:, :k].mean(axis=1), sample[:, k:].mean(axis=1)))
-    if len(halves) < 3:
-        return summarise_repeats(np.array([])) | {"n_items": len(halves)}
-    first = np.column_stack([a for a, _ in halves])
-    second = np.column_stack([b for _, b in halves])
-    return summarise_repeats(rowwise_pearson(first, second)) | {"n_items": len(halves)}
+        if answered.size >= 2 * k:
+            items.append((values[answered], member_weights[answered]))
+    return items

@@ -14,6 +14,7 @@ import polars as pl
 import pycountry
 
 from culturalign.items import Item
+from culturalign.survey import with_hints
 
 # Main interview languages (ISO 639-1) and their shares of interviews.
 INTERVIEW_LANGUAGES: dict[str, dict[str, float]] = {
@@ -97,8 +98,8 @@ def check_countries(countries: list[str]) -> None:
     unknown = [country for country in countries if country not in INTERVIEW_LANGUAGES]
     if unknown:
         raise SyntheticSurveyError(
-            f"survey.countries: the synthetic survey has no interview languages for {unknown}; "
-            f"it covers {supported_countries()}"
+            f"survey.countries: the synthetic survey has no interview languages for "
+            f"{with_hints(unknown, supported_countries())}; it covers {', '.join(supported_countries())}"
         )
 
 

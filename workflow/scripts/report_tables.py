@@ -47,7 +47,10 @@ with script_log(snakemake.log[0]) as log:
             "RQ2: US bias",
             [
                 ("US minus native alignment per model and language", tables["rq2_totals"]),
-                ("OLS coefficients (reference: the uniform respondent)", tables["rq2"]),
+                (
+                    "OLS coefficients (reference: the analytic null of a uniform respondent; CIs over seeds)",
+                    tables["rq2"],
+                ),
             ],
             [],
         ),

@@ -2,6 +2,7 @@ import polars as pl
 
 from culturalign.logs import script_log
 from culturalign.regression import (
+    COEFFICIENT_COLUMNS,
     fit_lme4,
     fit_statsmodels,
     load_capabilities,
@@ -14,43 +15,62 @@ from culturalign.regression import (
 
 with script_log(snakemake.log[0]) as log:
     params = snakemake.params
-    capabilities = model_capabilities(
+    capabilities, left_out = model_capabilities(
         load_capabilities(snakemake.input.capabilities),
         params.capability_names,
         params.given_capabilities,
         [tuple(pair) for pair in params.model_languages],
     )
+    left_out_note = "; ".join(left_out) if left_out else None
+    if left_out:
+        log.warning("left out of RQ1, without a capability: %s", left_out_note)
     alignment = pl.read_parquet(snakemake.input.alignment).filter(pl.col("model").is_in(params.models))
     consistency = pl.read_parquet(snakemake.input.consistency)
     if params.consistency == "corrected":
         consistency = consistency.with_columns(consistency=pl.col("consistency_corrected"))
     data = rq1_observations(alignment, consistency, capabilities, params.unit)
-    observation_unit = "one row per (model, language, seed): independent runs"
+    observation_unit = "one row per (model, language): alignment and consistency averaged over seeds"
     if params.observations == "bootstrap":
+        cells = set(data.select("model", "language").iter_rows())
         runs = [
             (model, language, seed, pl.read_parquet(path))
             for (model, language, seed), path in zip(params.runs, snakemake.input.polarity, strict=True)
+            if (model, language) in cells
         ]
         ground_truth = pl.read_parquet(snakemake.input.ground_truth)
-        data = rq1_bootstrap_observations(runs, ground_truth, data, params.replicates, params.bootstrap_seed)
+        data = rq1_bootstrap_observations(
+            runs, ground_truth, data, params.replicates, params.bootstrap_seed, params.unit
+        )
         observation_unit = (
-            f"bootstrap replicates as rows ({params.replicates} per run, as the original study did): "
-            "replicates are not independent observations, so these p-values and CIs are too small"
+            f"bootstrap replicates as rows ({params.replicates} per model and language, as the original "
+            "study did): replicates are not independent observations, so these p-values and CIs are too small"
         )
         log.warning(observation_unit)
     formula = without_single_level_factors(params.formula, data)
-    log.info("RQ1 on %d observations of %d models: %s", data.height, data["model"].n_unique(), formula)
-    fits = [fit(data, formula) for fit in (fit_lme4, fit_statsmodels)]
-    fit_summary = pl.DataFrame([fit.summary for fit in fits]).with_columns(
-        pl.lit(data.height).alias("observations"),
-        pl.lit(data["model"].n_unique()).alias("models"),
-        pl.lit(formula).alias("formula"),
-        pl.lit(observation_unit).alias("observation_unit"),
-    )
-    for engine, marginal, conditional in fit_summary.select(
-        "engine", "r2_marginal", "r2_conditional"
-    ).iter_rows():
-        log.info("%s: marginal R2 %.3f, conditional R2 %.3f", engine, marginal, conditional)
-    pl.concat([fit.coefficients for fit in fits]).write_csv(snakemake.output.coefficients)
-    fit_summary.write_csv(snakemake.output.fit)
-    pl.concat([with_residuals(data, fit) for fit in fits]).write_csv(snakemake.output.residuals)
+    models = data["model"].n_unique() if data.height else 0
+    described = {
+        "observations": data.height,
+        "models": models,
+        "formula": formula,
+        "observation_unit": observation_unit,
+        "left_out": left_out_note,
+    }
+    if models < 2:
+        note = "RQ1 not fitted: fewer than two models with a capability in the study's languages"
+        log.warning(note)
+        pl.DataFrame(schema=COEFFICIENT_COLUMNS).write_csv(snakemake.output.coefficients)
+        pl.DataFrame([described | {"engine": None, "note": note}]).write_csv(snakemake.output.fit)
+        pl.DataFrame(schema=["model", "language", "alignment", "fitted", "residual", "engine"]).write_csv(
+            snakemake.output.residuals
+        )
+    else:
+        log.info("RQ1 on %d observations of %d models: %s", data.height, models, formula)
+        fits = [fit(data, formula) for fit in (fit_lme4, fit_statsmodels)]
+        fit_summary = pl.DataFrame([fit.summary | described | {"note": None} for fit in fits])
+        for engine, marginal, conditional in fit_summary.select(
+            "engine", "r2_marginal", "r2_conditional"
+        ).iter_rows():
+            log.info("%s: marginal R2 %.3f, conditional R2 %.3f", engine, marginal, conditional)
+        pl.concat([fit.coefficients for fit in fits]).write_csv(snakemake.output.coefficients)
+        fit_summary.write_csv(snakemake.output.fit)
+        pl.concat([with_residuals(data, fit) for fit in fits]).write_csv(snakemake.output.residuals)

@@ -1,25 +1,48 @@
 import polars as pl
 
 from culturalign.logs import script_log
-from culturalign.regression import fit_rq2, rq2_observations, us_minus_native, with_residuals
+from culturalign.regression import (
+    RQ2_ANALYTIC_NULL,
+    fit_rq2,
+    rq2_alignment,
+    rq2_item_notes,
+    rq2_items,
+    us_minus_native,
+    with_residuals,
+)
 
 with script_log(snakemake.log[0]) as log:
     params = snakemake.params
-    data = rq2_observations(pl.read_parquet(snakemake.input.alignment), params.native_countries, params.unit)
-    log.info("RQ2 on %d observations in %s", data.height, sorted(set(data["language"])))
-    fit = fit_rq2(data, params.reference)
+    ground_truth = pl.read_parquet(snakemake.input.ground_truth)
     runs = [
         (model, language, seed, pl.read_parquet(path))
         for (model, language, seed), path in zip(params.runs, snakemake.input.polarity, strict=True)
     ]
-    totals = us_minus_native(
-        runs,
-        pl.read_parquet(snakemake.input.ground_truth),
-        params.native_countries,
-        params.resamples,
-        params.bootstrap_seed,
+    rq2 = rq2_alignment(
+        runs, ground_truth, params.native_countries, params.unit, params.resamples, params.bootstrap_seed
     )
-    for model, language, difference, low, high, seeds in totals.iter_rows():
+    notes = rq2_item_notes(
+        ground_truth, params.native_countries, rq2_items(ground_truth, params.native_countries)
+    )
+    for language, note in notes.items():
+        log.warning("%s: %s", language, note)
+    # the baseline's own draws would only add noise to the pooled residual variance
+    data = rq2.observations.drop_nulls("alignment").filter(pl.col("model") != params.reference)
+    log.info(
+        "RQ2 on %d observations in %s at unit %s; %s",
+        data.height,
+        sorted(set(data["language"])),
+        params.unit,
+        RQ2_ANALYTIC_NULL,
+    )
+    fit = fit_rq2(data)
+    if fit.coefficients["note"].is_not_null().any():
+        log.warning(fit.coefficients["note"][0])
+    totals = us_minus_native(rq2).with_columns(
+        pl.lit(params.unit).alias("unit"),
+        pl.col("language").replace_strict(notes, default=None, return_dtype=pl.String).alias("note"),
+    )
+    for model, language, difference, low, high, seeds, *_ in totals.iter_rows():
         log.info(
             "%s in %s: US minus native %.3f [%.3f, %.3f] over %d seeds",
             model,

@@ -1,8 +1,8 @@
 import polars as pl
 
 from culturalign.logs import script_log
-from culturalign.safety import language_gaps, safety_rates, with_pooled_attacks
 from culturalign.safety_judge import judge_agreement_by_language
+from culturalign.safety_rates import language_gaps, safety_rates, with_pooled_attacks
 
 with script_log(snakemake.log[0]) as log:
     params = snakemake.params
@@ -16,7 +16,5 @@ with script_log(snakemake.log[0]) as log:
     log.info("%d safety answers, %d without a label (they count for no rate)", judged.height, unlabelled)
     answers = with_pooled_attacks(judged)
     safety_rates(answers).write_parquet(snakemake.output.rates)
-    language_gaps(answers, params.reference, params.bootstrap, params.seed).write_parquet(
-        snakemake.output.gaps
-    )
+    language_gaps(answers, params.reference).write_parquet(snakemake.output.gaps)
     judge_agreement_by_language(judged, params.bootstrap, params.seed).write_csv(snakemake.output.agreement)

@@ -14,6 +14,7 @@ with script_log(snakemake.log[0]) as log:
         "language": snakemake.wildcards.language,
         "seed": int(snakemake.wildcards.seed),
     }
+    ground_truth = pl.read_parquet(inputs.ground_truth)
     if hasattr(inputs, "table"):
         imported = params.imported
         table = with_uniform_baseline(
@@ -21,8 +22,10 @@ with script_log(snakemake.log[0]) as log:
             imported["reference"],
             seed=params.bootstrap_seed,
         )
-        polarity = imported_polarity(table, **unit)
-        log.info("%d kept imported responses", polarity.height)
+        # The items the survey scores, which alignment is measured on.
+        scored_items = set(ground_truth["item"])
+        polarity = imported_polarity(table, scored_items=scored_items, **unit)
+        log.info("%d kept imported responses on %d scored items", polarity.height, len(scored_items))
     else:
         if hasattr(inputs, "labels"):
             labels = pl.read_parquet(inputs.labels)
@@ -50,7 +53,7 @@ with script_log(snakemake.log[0]) as log:
     polarity.write_parquet(outputs.polarity)
     scores = alignment(
         polarity,
-        pl.read_parquet(inputs.ground_truth),
+        ground_truth,
         family=params.family,
         resamples=params.bootstrap,
         bootstrap_seed=params.bootstrap_seed,
@@ -64,7 +67,14 @@ with script_log(snakemake.log[0]) as log:
     )
     scores.write_parquet(outputs.alignment)
     consistency = model_consistency(
-        polarity, repeats=params.repeats, consistency_seed=params.consistency_seed, **unit
+        polarity,
+        repeats=params.repeats,
+        resamples=params.bootstrap,
+        consistency_seed=params.consistency_seed,
+        **unit,
     )
-    log.info("self-consistency %s", consistency["consistency"][0])
+    log.info(
+        "self-consistency %s, %s interval [%s, %s]",
+        *consistency.select("consistency", "interval", "ci_low", "ci_high").row(0),
+    )
     consistency.write_parquet(outputs.consistency)
