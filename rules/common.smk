@@ -408,7 +408,7 @@ def imported_settings():
     if not JUDGED_IMPORT:
         return {}
     return {
-        "scored_items": list(ITEMS),
+        "known_items": list(ITEMS),
         "reference": config["regression"]["rq2"]["reference"],
     }
 

@@ -113,6 +113,7 @@ else:
             countries=SURVEY["countries"],
             k=SURVEY["consistency"]["k"],
             repeats=SURVEY["consistency"]["repeats"],
+            resamples=SURVEY["consistency"]["resamples"],
             seed=SURVEY["consistency"]["seed"],
         script:
             "../workflow/scripts/survey_consistency.py"

@@ -21,7 +21,7 @@ def test_shipped_default_is_valid_and_filled_with_defaults(items, monkeypatch):
     monkeypatch.chdir(REPO)
     config = validated(yaml.safe_load((REPO / "config.yaml").read_text()), items)
     assert config["survey"]["weights"] == ["gwght", "pwght"]
-    assert config["survey"]["consistency"] == {"k": 10, "repeats": 200, "seed": 0}
+    assert config["survey"]["consistency"] == {"k": 10, "repeats": 200, "resamples": 200, "seed": 0}
     assert config["items"] == "scored"
     assert set(config["models"]) == {"uniform", "native", "half-native", "us-leaning"}
     assert config["regression"]["rq2"]["native_countries"] == {"da": ["DK"], "nl": ["NL"], "pt": ["PT", "BR"]}

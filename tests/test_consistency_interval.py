@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from culturalign.alignment import model_consistency
-from culturalign.stats import disjoint_draws, rowwise_pearson
+from culturalign.stats import disjoint_draws, resampled_sample_means, rowwise_pearson
 from culturalign.survey import survey_consistency
 
 ITEMS = 20
@@ -74,11 +74,13 @@ def test_model_interval_covers_the_true_self_consistency_where_the_monte_carlo_i
 
 def test_survey_interval_covers_the_true_ceiling_where_the_monte_carlo_interval_does_not():
     probabilities = np.linspace(0.1, 0.9, ITEMS)
-    k, size = 10, 60
+    # five people per answer and sixty respondents: the sampling error is several times the Monte
+    # Carlo error of 200 repeats
+    k, size = 5, 60
     truth = true_consistency(probabilities, k, np.random.default_rng(2))
     rng = np.random.default_rng(3)
     new, old = [], []
-    for run in range(60):
+    for run in range(80):
         answers = rng.random((size, ITEMS)) < probabilities
         # no configured country and no interview language: the global population only
         respondents = pl.DataFrame(
@@ -98,14 +100,17 @@ def test_survey_interval_covers_the_true_ceiling_where_the_monte_carlo_interval_
 
 
 def test_resampled_pairs_never_hold_a_response_and_its_copy():
-    # Two responses per item and no differences between items: the true self-consistency is 0. A
-    # resample often draws one response twice; pairing it with its copy would agree perfectly and
-    # push every resample's value, and so the interval, far above 0.
+    # Every response has its own value, so a pair's two values are equal only if one response was
+    # paired with its resampled copy, which would agree with itself.
     rng = np.random.default_rng(4)
-    polarity = simulated_run(np.full(40, 0.5), 2, rng)
-    row = model_consistency(polarity, model="m", language="xx", seed=0, resamples=400).row(0, named=True)
-    assert row["ci_low"] < 0 < row["ci_high"]
-    assert abs((row["ci_low"] + row["ci_high"]) / 2 - row["consistency"]) < 0.1
+    means = resampled_sample_means(np.arange(6.0), 1, 100, 500, rng)
+    assert means.shape == (2, 500, 100)
+    assert (means[0] != means[1]).all()
+    # Of two responses, a resample holds both in half the cases; the others have no pair to draw.
+    pairs = resampled_sample_means(np.arange(2.0), 1, 10, 1000, rng)
+    undefined = np.isnan(pairs[0]).all(axis=1)
+    assert 0.45 < undefined.mean() < 0.55
+    assert (pairs[0][~undefined] != pairs[1][~undefined]).all()
 
 
 @pytest.mark.parametrize("n", [30, 2000])

@@ -149,7 +149,7 @@ def test_self_consistency_shows_seed_means_with_mean_bounds_beside_the_survey_ra
     (own,) = [line for line in da.get_lines() if line.get_label().startswith("survey: respondents")]
     assert own.get_xdata()[0] == pytest.approx(0.95)
     legend = [text.get_text() for text in figure.legends[0].get_texts()]
-    assert any("mean over seeds" in text and "mean 95% CI" in text for text in legend)
+    assert any("mean over seeds" in text and "95% sampling interval" in text for text in legend)
     assert "survey populations (country level, min–max)" in legend
 
 

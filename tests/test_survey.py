@@ -346,9 +346,9 @@ def test_consistency_recovers_the_reliability_of_k_person_samples():
 def test_consistency_is_zero_without_item_differences_and_near_one_with_large_samples():
     rng = np.random.default_rng(12)
     flat = simulated_population(np.full(40, 0.5), 2000, rng)
-    assert abs(survey_consistency(flat, ["XX"], k=10, repeats=300)["consistency"][0]) < 0.05
+    assert abs(survey_consistency(flat, ["XX"], k=10, repeats=300, resamples=20)["consistency"][0]) < 0.05
     spread = simulated_population(np.linspace(0.05, 0.95, 40), 2000, rng)
-    assert survey_consistency(spread, ["XX"], k=500, repeats=50)["consistency"][0] > 0.97
+    assert survey_consistency(spread, ["XX"], k=500, repeats=50, resamples=20)["consistency"][0] > 0.97
 
 
 def test_consistency_is_seeded_per_population():
@@ -356,9 +356,9 @@ def test_consistency_is_seeded_per_population():
     probabilities = np.linspace(0.1, 0.9, 30)
     one = simulated_population(probabilities, 400, rng, "AA")
     two = pl.concat([one, simulated_population(probabilities, 400, rng, "BB")])
-    alone = survey_consistency(one, ["AA"], repeats=50, seed=4)
-    together = survey_consistency(two, ["AA", "BB"], repeats=50, seed=4)
+    alone = survey_consistency(one, ["AA"], repeats=50, resamples=20, seed=4)
+    together = survey_consistency(two, ["AA", "BB"], repeats=50, resamples=20, seed=4)
     aa = together.filter((pl.col("level") == "country") & (pl.col("group") == "AA"))
     assert aa["consistency"][0] == alone.filter(pl.col("level") == "country")["consistency"][0]
-    other_seed = survey_consistency(one, ["AA"], repeats=50, seed=5)
+    other_seed = survey_consistency(one, ["AA"], repeats=50, resamples=20, seed=5)
     assert other_seed["consistency"][0] != alone["consistency"][0]

@@ -151,7 +151,8 @@ def self_consistency_figure(
         # An aggregated ground truth without survey.ceiling: no band to draw, and the legend says so.
         panels[0].plot([], [], linestyle="none", label="survey ceiling unavailable (aggregated ground truth)")
     handles, labels = _unique_legend(panels)
-    labels = [f"{label} ({SEED_CI})" if label == "measured" else label for label in labels]
+    sampling = "mean over seeds; bar: 95% sampling interval"
+    labels = [f"{label} ({sampling})" if label == "measured" else label for label in labels]
     figure.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8)
     figure.suptitle(title or "Self-consistency across prompt paraphrases, per language")
     return figure

@@ -83,8 +83,8 @@ def _redrawn_draws(rows: np.ndarray, k: int, repeats: int, rng: np.random.Genera
         found[order] = np.searchsorted(flat, targets.ravel()[order], side="left")
         return found.reshape(targets.shape)
 
-    draws = draw(np.arange(row.size))
     pending = np.arange(row.size)
+    draws = draw(pending)
     while pending.size:
         ordered = np.sort(draws[pending], axis=1)
         clash = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1) | (weight[ordered] == 0).any(axis=1)

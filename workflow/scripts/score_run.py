@@ -18,7 +18,7 @@ with script_log(snakemake.log[0]) as log:
     if hasattr(inputs, "table"):
         imported = params.imported
         table = with_uniform_baseline(
-            read_judged_import(inputs.table, set(imported["scored_items"])),
+            read_judged_import(inputs.table, set(imported["known_items"])),
             imported["reference"],
             seed=params.bootstrap_seed,
         )

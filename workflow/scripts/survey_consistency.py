@@ -10,6 +10,7 @@ with script_log(snakemake.log[0]) as log:
         params.countries,
         k=params.k,
         repeats=params.repeats,
+        resamples=params.resamples,
         seed=params.seed,
     )
     for row in consistency.iter_rows(named=True):
