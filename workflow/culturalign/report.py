@@ -462,7 +462,10 @@ def safety_sections(
     sections = [
         ("Alignment and safety: Spearman correlation across (model, language) pairs", correlation),
         ("Per (model, language): alignment, rates over all attacks and gaps from " + reference, pairs),
-        ("Rates per model, language and attack (95% Wilson intervals; over all attacks, clustered by prompt)", rates),
+        (
+            "Rates per model, language and attack (95% Wilson intervals; all attacks: clustered by prompt)",
+            rates,
+        ),
         (f"Gaps from {reference} on the same prompts (paired 95% Tango score intervals)", gaps),
         ("Refusal-phrase matcher against the judge, per prompt language", agreement),
     ]
