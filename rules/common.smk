@@ -184,12 +184,32 @@ def unjudged_models():
     ]
 
 
+def read_by_llm_judge(model):
+    """A uniform respondent's coin flips buy nothing from a paid judge: the simulated reader
+    reads them for free. Every other model's answers go to the LLM judges, when there are any.
+    """
+    return bool(LLM_JUDGES) and MODELS[model].get("respondent") != "uniform"
+
+
+def llm_judged_runs():
+    """The runs the LLM judges read, in a fixed order."""
+    return [run for run in model_language_seeds() if read_by_llm_judge(run[0])]
+
+
+def per_llm_judged_run(pattern):
+    """`pattern` filled in for every run the LLM judges read."""
+    return [
+        pattern.format(model=model, language=language, seed=seed)
+        for model, language, seed in llm_judged_runs()
+    ]
+
+
 def per_judge_and_run(pattern):
-    """`pattern` filled in for every LLM judge and every run."""
+    """`pattern` filled in for every LLM judge and every run it reads."""
     return [
         pattern.format(judge=judge, model=model, language=language, seed=seed)
         for judge in LLM_JUDGES
-        for model, language, seed in model_language_seeds()
+        for model, language, seed in llm_judged_runs()
     ]
 
 
@@ -388,7 +408,7 @@ def scoring_inputs(wildcards):
     or the responses and the phrase banks the simulated reader reads them with."""
     if JUDGED_IMPORT:
         return {"table": JUDGED_IMPORT}
-    if LLM_JUDGES:
+    if read_by_llm_judge(wildcards.model):
         return {
             "labels": "results/judge_labels/{judge}/{model}/{language}/{seed}.parquet".format(
                 judge=JUDGES["primary"], **wildcards
@@ -584,11 +604,20 @@ def result_tables():
 
 # What every report page must say before a number is trusted (simulated respondents, a synthetic
 # survey, machine-translated prompts, bootstrap p-values), and what the report rules draw with.
+# The uniform-random baseline is simulated by design and labelled as the baseline; it does not
+# make a study of real models "not a real study".
+BASELINES = [
+    slug
+    for slug in EVALUATED
+    if MODELS[slug].get("respondent") == "uniform"
+    or (JUDGED_IMPORT and slug == config["regression"]["rq2"]["reference"])
+]
 HONESTY_NOTES = honesty_notes(
     simulated_models=[
         slug
         for slug in EVALUATED
         if "simulated" in (MODELS[slug]["backend"], MODELS[slug].get("family"))
+        and slug not in BASELINES
     ],
     synthetic_survey=SURVEY["synthetic"]["enabled"],
     translated_languages=TRANSLATED_LANGUAGES,
@@ -600,6 +629,11 @@ REPORT_PARAMS = {
     "banner": caption_banner(HONESTY_NOTES),
     "translated": TRANSLATED_LANGUAGES,
     "unit": config["regression"]["unit"],
+    "rq1_formula": config["regression"]["rq1"]["formula"],
+    "rq1_left_out": rq1_left_out() if not unjudged_models() else [],
+    # one seed per (model, language): RQ2's OLS has no residual degrees of freedom
+    "rq2_single_seed": len(SEEDS) == 1,
+    "baselines": BASELINES,
     "native_countries": config["regression"]["rq2"]["native_countries"],
     "backends": {slug: MODELS[slug]["backend"] for slug in EVALUATED},
 }

@@ -1,8 +1,8 @@
 # Judging stage: statements, filters (list format, prompted language) and stance labels.
 #
 # With judges.primary, LLM judges label every run (llm_judge, one job per judge and run, through
-# the same backends, cache, Batch API and ledger as generation); the primary judge's labels are
-# the study's. Without one, the simulated reader reads the simulated respondents inside each run's
+# the same backends, cache, Batch API and ledger as generation) but a uniform respondent's, whose
+# coin flips the simulated reader reads for free; the primary judge's labels are the study's. Without one, the simulated reader reads the simulated respondents inside each run's
 # score_run job (rules/polarity.smk), which writes results/judged/ in both cases.
 
 
@@ -42,17 +42,17 @@ if LLM_JUDGES:
 
     rule llm_judge_vllm:
         input:
-            responses=per_model_language_seed(
+            responses=per_llm_judged_run(
                 "results/responses/{model}/{language}/{seed}.parquet"
             ),
             item_bank=ITEMS_FILE,
             template=JUDGE_TEMPLATE,
         output:
             # one job per vLLM judge loads its weights once for every run
-            labels=per_model_language_seed(
+            labels=per_llm_judged_run(
                 "results/judge_labels/{{judge}}/{model}/{language}/{seed}.parquet"
             ),
-            ledger=per_model_language_seed(
+            ledger=per_llm_judged_run(
                 "results/ledger/judge/{{judge}}/{model}/{language}/{seed}.csv"
             ),
         log:
@@ -68,7 +68,7 @@ if LLM_JUDGES:
             vllm_engines=1,
         params:
             settings=lookup(dpath="models/{judge}", within=config),
-            runs=model_language_seeds(),
+            runs=llm_judged_runs(),
             cache=COMPLETION_CACHE,
             min_statements=config["judging"]["min_statements"],
             language_from=JUDGES["language_from"],

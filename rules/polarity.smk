@@ -27,6 +27,7 @@ rule score_run:
         bootstrap=config["alignment"]["bootstrap"],
         bootstrap_seed=config["alignment"]["seed"],
         repeats=config["self_consistency"]["repeats"],
+        consistency_resamples=config["self_consistency"]["resamples"],
         consistency_seed=config["self_consistency"]["seed"],
         imported=imported_settings(),
     script:

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from culturalign.config import ConfigError, apply_schema, check_config
+from culturalign.config import ConfigError, add_uniform_baseline, apply_schema, check_config
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -172,3 +172,16 @@ def test_damaged_survey_file_is_named_before_any_job(items, tmp_path, monkeypatc
         ConfigError, match=r"survey\.path: survey\.sav: the survey file cannot be read; it looks trunc"
     ):
         validated(config, items)
+
+
+def test_a_study_of_real_models_gets_a_free_uniform_baseline(items, monkeypatch):
+    monkeypatch.chdir(REPO)
+    real = {"backend": "openai", "model": "gpt-4o", "base_url": "http://127.0.0.1:1/v1"}
+    config = apply_schema({"models": {"gpt-4o": real}}, SCHEMA, "study.yaml")
+    assert add_uniform_baseline(config) == "uniform"
+    assert config["models"]["uniform"] == {"backend": "simulated", "respondent": "uniform"}
+    validated(config, items)  # the reference is a model now; no error names it
+    # a study that has a uniform respondent under another name, or imports its models, gets none
+    named = apply_schema({"models": {"coin": {"backend": "simulated", "respondent": "uniform"}}}, SCHEMA, "s")
+    assert add_uniform_baseline(named) is None and list(named["models"]) == ["coin"]
+    assert add_uniform_baseline(apply_schema({}, SCHEMA, "s")) is None

@@ -25,6 +25,7 @@ from culturalign.figures import (
     save_figure,
     self_consistency_figure,
     stamp_banner,
+    unavailable_figure,
     us_bias_figure,
 )
 
@@ -816,3 +817,12 @@ def test_safety_alignment_plots_pairs_the_correlation_and_the_gaps_from_english(
     positions, centres, intervals = marks(gaps, "attack-success gap")
     assert centres.tolist() == pytest.approx([0.1, 0.1])
     assert intervals[round(positions[1], 6)] == pytest.approx((-0.05, 0.25))
+
+
+def test_an_analysis_that_was_not_fitted_keeps_its_figure_and_says_why(tmp_path):
+    reason = "RQ1 not fitted: 4 observations (one per model and language) for 5 fixed effects"
+    figure = unavailable_figure("rq1 coefficients", reason)
+    texts = " ".join(text.get_text() for text in figure.texts).replace("\n", " ")
+    assert reason in texts and figure._suptitle.get_text() == "rq1 coefficients"
+    save_figure(stamp_banner(figure), tmp_path / "rq1.png")
+    assert (tmp_path / "rq1.png").stat().st_size > 5_000

@@ -1,12 +1,15 @@
 """Known answers on the real DAG: simulated respondents with a known polarity must be measured as
 such by prompts, generation, judging, polarity, alignment and self-consistency run by Snakemake."""
 
+import shutil
+
 import polars as pl
 import pytest
 from test_workflow import snakemake
 
 LANGUAGES = ["da", "nl", "pt"]
 SEEDS = [0, 1]
+FLAT_SHARES = (30, 45, 60, 75, 90)
 CONFIG = {
     "survey": {
         "path": "data/survey.sav",
@@ -33,6 +36,16 @@ CONFIG = {
                 "capability": dict.fromkeys(LANGUAGES, share / 100),
             }
             for share in (5, 10, 15, 20, 25, 30)
+        },
+        # Alignment that does not depend on capability: the same mixture, capabilities spread.
+        **{
+            f"flat-{share}": {
+                "backend": "simulated",
+                "respondent": "mixture",
+                "mixture": {"native": 0.5, "uniform": 0.5},
+                "capability": dict.fromkeys(LANGUAGES, share / 100),
+            }
+            for share in FLAT_SHARES
         },
         "noisy": {
             "backend": "simulated",
@@ -150,6 +163,22 @@ def test_rq1_finds_the_capability_slope(rq1):
     # One row per (model, language) with seeds averaged: 6 models per language leave few residual
     # degrees of freedom, so a planted slope is found in most languages, not always in all.
     assert (lme4["estimate"] > 0).all() and (lme4["ci_low"] > 0).sum() >= 2, lme4
+
+
+def test_rq1_finds_no_slope_where_alignment_does_not_depend_on_capability(study, tmp_path):
+    """The same study with RQ1 on the flat models: only rq1 reruns, and its default formula must
+    not find the slope that a fit through the origin would."""
+    copy = tmp_path / "flat"
+    shutil.copytree(study, copy, symlinks=True)
+    config = CONFIG | {"regression": {"rq1": {"models": [f"flat-{share}" for share in FLAT_SHARES]}}}
+    result = snakemake(copy, "results/regression/rq1.csv", config=config)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "rule rq1:" in result.stderr and "rule score_run:" not in result.stderr
+    rq1 = pl.read_csv(copy / "results" / "regression" / "rq1.csv")
+    slopes = rq1.filter((pl.col("engine") == "lme4") & pl.col("term").str.starts_with("capability:"))
+    assert slopes.height == len(LANGUAGES)
+    # three 95 % intervals: one may miss 0 by chance (the unit-level coverage test counts it)
+    assert ((slopes["ci_low"] <= 0) & (slopes["ci_high"] >= 0)).sum() >= 2, slopes
 
 
 def test_lme4_and_statsmodels_agree_on_fixed_effects(rq1, study):

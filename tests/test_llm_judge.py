@@ -40,12 +40,14 @@ class StanceJudges:
         self.by_pro = {item.pro: key for key, item in ITEMS.items()}
         self.flip, self.garbage_once, self.garbage_always = flip, garbage_once, garbage_always
         self.seen: Counter[str] = Counter()
+        self.summaries: set[str] = set()  # every response text a judge was asked about
 
     def __call__(self, body: dict) -> str:
         prompt = body["messages"][-1]["content"]
         assert body["response_format"]["json_schema"]["schema"] == LABELS_SCHEMA
         item = self.by_pro[re.search(r"^PRO: (.*)$", prompt, flags=re.M).group(1)]
         summary = re.search(r"<summary>\n(.*)\n</summary>", prompt, flags=re.S).group(1)
+        self.summaries.add(summary.strip())
         listed = re.search(r"as extracted:\n(.*?)\n\nFor each of", prompt, flags=re.S).group(1)
         statements = [re.sub(r"^\d+\. ", "", line) for line in listed.splitlines()]
         language = self.reader.language_of(item, summary)
@@ -148,8 +150,16 @@ def judged_study(tmp_path_factory):
 
 
 def test_the_llm_judge_labels_every_statement_and_keeps_the_known_answers(judged_study):
-    study, _, _ = judged_study
-    runs = [(model, language) for model in ("uniform", "native", "half-native") for language in LANGUAGES]
+    study, _, judges = judged_study
+    runs = [(model, language) for model in ("native", "half-native") for language in LANGUAGES]
+    # the uniform baseline's coin flips cost no judge call: the simulated reader reads them
+    assert not (study / "results/judge_labels/reader/uniform").exists()
+    uniform = pl.concat(
+        pl.read_parquet(study / f"results/responses/uniform/{language}/0.parquet") for language in LANGUAGES
+    )
+    assert uniform.height and not set(uniform["text"].str.strip_chars()) & judges.summaries
+    assert judges.summaries  # the real question: the judges did read the other models
+    assert pl.read_parquet(study / "results/judged/uniform/da/0.parquet")["label"].is_not_null().any()
     for model, language in runs:
         labels = pl.read_parquet(study / f"results/judge_labels/reader/{model}/{language}/0.parquet")
         listed = labels.filter(pl.col("status") != "malformed")
@@ -204,7 +214,8 @@ def test_language_fidelity_and_the_judge_ledger(judged_study):
     ledger = pl.read_csv(study / "results/ledger.csv")
     judging = ledger.filter(pl.col("stage").str.starts_with("judge:"))
     assert set(judging["stage"]) == {"judge:reader", "judge:noisy"}
-    assert judging.filter(stage="judge:reader")["requests"].sum() > 0.9 * 3 * 2 * 160
+    # two models read by the judges (the uniform baseline is not), two languages, 160 prompts each
+    assert judging.filter(stage="judge:reader")["requests"].sum() > 0.9 * 2 * 2 * 160
 
 
 def test_self_consistency_is_corrected_by_the_measured_judge_reliability(judged_study):

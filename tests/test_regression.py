@@ -6,6 +6,7 @@ from conftest import REPO
 from culturalign.regression import (
     RegressionError,
     canonical_term,
+    design_problem,
     fit_lme4,
     fit_rq2,
     fit_statsmodels,
@@ -314,3 +315,14 @@ def test_seeds_are_averaged_into_one_row_per_cell():
             "capability": 0.5,
         }
     ]
+
+
+def test_a_design_that_cannot_carry_the_formula_is_named_not_fitted():
+    cells = rq1_cells(0.0, seed=3, models=2, languages=("da", "nl"))  # 4 observations, 5 fixed effects
+    assert "identify 4 of the formula's 5 fixed effects" in design_problem(cells, FORMULA)
+    cells = rq1_cells(0.0, seed=3, models=3, languages=("da", "nl"))  # and no room for two variances
+    assert "6 observations (one per model and language) for 5 fixed effects" in design_problem(cells, FORMULA)
+    assert "1 model(s)" in design_problem(cells.filter(pl.col("model") == "m0"), FORMULA)
+    assert design_problem(rq1_cells(0.0, seed=3), FORMULA) is None
+    same = rq1_cells(0.0, seed=3).with_columns(capability=pl.lit(0.5))  # capability never varies
+    assert "identify" in design_problem(same, "alignment ~ 1 + capability + (1 | model)")

@@ -369,7 +369,14 @@ def test_native_scores_and_the_summary_read_the_tables():
         {"term": ["capability:language=da"], "estimate": [0.3], "ci_low": [0.1], "ci_high": [0.5],
          "p_value": [0.01], "engine": ["lme4"]}
     )  # fmt: skip
-    summary = summary_markdown(scores, survey, rq1, totals, None, [], [])
+    fit = pl.DataFrame(
+        {"engine": ["lme4"], "left_out": [None], "note": [None]},
+        schema_overrides={"left_out": pl.String, "note": pl.String},
+    )
+    rq2 = pl.DataFrame(
+        {"term": ["us:model=m:language=da"], "note": [None]}, schema_overrides={"note": pl.String}
+    )
+    summary = summary_markdown(scores, survey, rq1, fit, rq2, totals, None, [], [])
     assert "| m | da | 0.700 [0.500, 0.900] | 0.600 | 0.80 |" in summary
     assert "from 0.700 to 0.800" in summary and "`capability:language=da`: 0.300 [0.100, 0.500]" in summary
     assert "m in da: 0.100 [0.050, 0.200], leans US" in summary
@@ -377,9 +384,38 @@ def test_native_scores_and_the_summary_read_the_tables():
     assert "o in da: 0.000 [-0.100, 0.100], no clear lean" in summary
     assert "Read with care" not in summary
     # An aggregated ground truth without survey.ceiling: said in words, not as a range of dashes.
-    without = summary_markdown(scores, survey.clear(), rq1, totals, None, [], [])
+    without = summary_markdown(scores, survey.clear(), rq1, fit, rq2, totals, None, [], [])
     assert "own consistency (the ceiling a model is compared with) is unavailable" in without
     assert "set survey.ceiling" in without and "ranges from" not in without
+    assert "Left out" not in summary and "degrees of freedom" not in summary
+
+
+def test_summary_says_what_each_analysis_left_out_and_why():
+    scores = pl.DataFrame(
+        {"model": ["m"], "language": ["da"], "alignment": [0.5], "ci_low": [0.2], "ci_high": [0.7],
+         "consistency": [0.4], "kept_share": [1.0]}
+    )  # fmt: skip
+    survey = pl.DataFrame(
+        {"level": ["country"], "group": ["DK"], "consistency": [0.7], "interval": [None]},
+        schema_overrides={"interval": pl.String},
+    )
+    rq1 = pl.DataFrame(
+        schema=dict.fromkeys(["term", "estimate", "ci_low", "ci_high", "p_value", "engine"], pl.String)
+    )
+    fit = pl.DataFrame(
+        {"engine": [None], "left_out": ["x ('X') in da"], "note": ["RQ1 not fitted: fewer than two models"]}
+    )
+    rq2 = pl.DataFrame({"term": ["us:model=m:language=da"], "note": ["no residual degrees of freedom (...)"]})
+    totals = pl.DataFrame(
+        {"model": ["m"], "language": ["da"], "us_minus_native": [0.1], "ci_low": [0.0], "ci_high": [0.2],
+         "note": ["RQ2 compares over the 30 items that the US and DK all hold"]}
+    )  # fmt: skip
+    summary = summary_markdown(scores, survey, rq1, fit, rq2, totals, None, [], [])
+    assert "(from the released ceiling table)" in summary
+    assert "- RQ1 not fitted: fewer than two models" in summary
+    assert "- Left out, without a capability score: x ('X') in da" in summary
+    assert "- da: RQ2 compares over the 30 items that the US and DK all hold" in summary
+    assert "- OLS coefficients (rq2.csv): no residual degrees of freedom" in summary
 
 
 def test_a_large_study_shows_the_populations_that_answer_the_questions():

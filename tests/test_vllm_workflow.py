@@ -137,7 +137,11 @@ def test_a_vllm_judge_loads_once_and_its_guided_answers_always_parse(python, tmp
         "prompts_per_seed": PROMPTS,
         "judges": {"primary": "tiny-judge"},
         "models": {
-            "uniform": {"backend": "simulated", "respondent": "uniform"},
+            "half": {
+                "backend": "simulated",
+                "respondent": "mixture",
+                "mixture": {"native": 0.5, "uniform": 0.5},
+            },
             "native": {"backend": "simulated", "respondent": "population", "population": "native"}
             | {"capability": {"da": 0.5, "pt": 0.5}},
             "tiny-judge": {
@@ -156,7 +160,10 @@ def test_a_vllm_judge_loads_once_and_its_guided_answers_always_parse(python, tmp
     assert result.returncode == 0, result.stderr[-5000:]
     log = (tmp_path / "logs/llm_judge_vllm/tiny-judge.log").read_text()
     assert log.count("loading") == 1
-    for model in ("uniform", "native"):
+    # the uniform baseline, added because none is configured, is read by the simulated reader
+    assert not (tmp_path / "results/judge_labels/tiny-judge/uniform").exists()
+    assert (tmp_path / "results/judged/uniform/da/0.parquet").is_file()
+    for model in ("half", "native"):
         for language in ("da", "pt"):
             labels = pl.read_parquet(
                 tmp_path / f"results/judge_labels/tiny-judge/{model}/{language}/0.parquet"

@@ -208,7 +208,7 @@ def model_consistency(
     language: str,
     seed: int,
     repeats: int = 200,
-    resamples: int = 1000,
+    resamples: int = 200,
     resample_repeats: int = 50,
     consistency_seed: int = 0,
 ) -> pl.DataFrame:

@@ -825,6 +825,16 @@ def safety_alignment_figure(
     return figure
 
 
+def unavailable_figure(title: str, reason: str) -> Figure:
+    """A figure that says in words why there is nothing to draw (an analysis the study's design
+    could not fit), so that the report keeps its place and its reason."""
+    figure = Figure(figsize=(8, 2.4), layout="constrained")
+    FigureCanvasAgg(figure)
+    figure.text(0.5, 0.45, textwrap.fill(reason, 90), ha="center", va="center", fontsize=10)
+    figure.suptitle(title)
+    return figure
+
+
 def stamp_banner(figure: Figure, text: str = SIMULATED_BANNER, *, colour: str = "#C62828") -> Figure:
     """Add a band with `text` across the top of `figure`, above everything already drawn.
 

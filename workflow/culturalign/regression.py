@@ -166,6 +166,32 @@ def split_formula(formula: str) -> tuple[str, str]:
     return RANDOM_INTERCEPT.sub("", formula).strip(), match.group(1)
 
 
+def design_problem(data: pl.DataFrame, formula: str) -> str | None:
+    """Why `formula` cannot be fitted on `data`, or None: fewer than two models (no random
+    intercept to estimate), fixed effects that the data do not identify, or no observations left
+    for the random intercept's and the residual's variances."""
+    from patsy import dmatrix
+
+    models = data["model"].n_unique() if data.height else 0
+    if models < 2:
+        return f"RQ1 not fitted: {models} model(s) with a capability in the study's languages; it needs two"
+    fixed, _ = split_formula(formula)
+    design = np.asarray(dmatrix(fixed.split("~", 1)[1], data.to_pandas()))
+    rank = int(np.linalg.matrix_rank(design))
+    if rank < design.shape[1]:
+        return (
+            f"RQ1 not fitted: the data identify {rank} of the formula's {design.shape[1]} fixed effects "
+            "(regression.rq1.formula asks more than these models and languages can tell)"
+        )
+    if data.height < design.shape[1] + 2:
+        return (
+            f"RQ1 not fitted: {data.height} observations (one per model and language) for "
+            f"{design.shape[1]} fixed effects and two variances; use a smaller regression.rq1.formula "
+            "(e.g. alignment ~ 1 + capability + (1 | model)) or add models"
+        )
+    return None
+
+
 def canonical_term(term: str, levels: dict[str, set[str]]) -> str:
     """One name for a term however an engine spells it: R's `languageda:capability:familya` and
     patsy's `capability:family[a]:language[da]` both become `capability:family=a:language=da`."""

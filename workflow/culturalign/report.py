@@ -343,20 +343,25 @@ def summary_markdown(
     scores: pl.DataFrame,
     survey_consistency: pl.DataFrame,
     rq1: pl.DataFrame,
+    rq1_fit: pl.DataFrame,
+    rq2: pl.DataFrame,
     rq2_totals: pl.DataFrame,
     ledger: pl.DataFrame | None,
     notes: list[str],
     translated: list[str],
+    baselines: list[str] = (),
 ) -> str:
-    """The headline numbers for readers who will not open the report (`ledger` is None for a
-    re-analysis of imported data, which cost nothing here)."""
+    """The headline numbers for readers who will not open the report, with what each analysis
+    left out and why (`ledger` is None for a re-analysis of imported data, which cost nothing
+    here)."""
     lines = ["# culturalign: summary", ""]
     if notes:
         lines += ["> **Read with care: not a real study's results.**", *[f"> - {note}" for note in notes], ""]
     country = survey_consistency.filter(pl.col("level") == "country")["consistency"]
+    released = "interval" in survey_consistency.columns and survey_consistency["interval"].is_null().all()
     ceiling = (
         f"The survey populations' own consistency ranges from {_number(country.min())} to "
-        f"{_number(country.max())}."
+        f"{_number(country.max())}" + (" (from the released ceiling table)." if released else ".")
         if survey_consistency.height
         else "The survey populations' own consistency (the ceiling a model is compared with) is unavailable: "
         "the study used an aggregated ground truth without a ceiling table (set survey.ceiling to a "
@@ -384,15 +389,33 @@ def summary_markdown(
         f"- `{row['term']}`: {_interval(row, 'estimate')}, p = {_number(row['p_value'], 4)}"
         for row in slopes.iter_rows(named=True)
     ] or ["- no capability term was fitted"]
+    lines += [f"- {note}" for note in _column_notes(rq1_fit, "note")]
+    lines += [
+        f"- Left out, without a capability score: {note}" for note in _column_notes(rq1_fit, "left_out")
+    ]
     lines += ["", "## RQ2: US minus native alignment", ""]
     for row in rq2_totals.iter_rows(named=True):
         verdict = (
-            "leans US" if row["ci_low"] > 0 else "leans native" if row["ci_high"] < 0 else "no clear lean"
+            "no interval"
+            if row["ci_low"] is None
+            else "leans US"
+            if row["ci_low"] > 0
+            else "leans native"
+            if row["ci_high"] < 0
+            else "no clear lean"
         )
         lines.append(
             f"- {row['model']} in {language_label(row['language'], translated)}: "
             f"{_interval(row, 'us_minus_native')}, {verdict}"
         )
+    lines += [
+        f"- {slug} is the uniform-random baseline (simulated coin flips, free): its alignment and lean "
+        "should be near 0."
+        for slug in baselines
+    ]
+    notes_by_language = _column_notes(rq2_totals, "note", by="language")
+    lines += [f"- {language}: {note}" for language, note in notes_by_language]
+    lines += [f"- OLS coefficients (rq2.csv): {note}" for note in _column_notes(rq2, "note")]
     if ledger is not None:
         cost = ledger_table(ledger)
         lines += [
@@ -412,6 +435,16 @@ def summary_markdown(
         "",
     ]
     return "\n".join(lines)
+
+
+def _column_notes(frame: pl.DataFrame, column: str, by: str | None = None) -> list:
+    """The distinct non-empty values of a table's note column (with `by`, as (key, note) pairs)."""
+    if column not in frame.columns:
+        return []
+    kept = frame.filter(pl.col(column).is_not_null() & (pl.col(column).cast(pl.String) != ""))
+    if by is None:
+        return list(dict.fromkeys(kept[column].cast(pl.String)))
+    return kept.select(by, column).unique(maintain_order=True).rows()
 
 
 def safety_summary(pairs: pl.DataFrame, correlation: pl.DataFrame, reference: str) -> str:

@@ -9,6 +9,8 @@ with script_log(snakemake.log[0]) as log:
     tables = read_tables(dict(snakemake.input.items()), params.translated)
     lme4_residuals = tables["rq1_residuals"].filter(pl.col("engine") == "lme4")
     populations = displayed_populations(tables["alignment"], params.native_countries)
+    # RQ1 is not fitted when the design cannot carry its formula; its figures say why
+    rq1_missing = tables["rq1"].is_empty() and next(iter(tables["rq1_fit"]["note"].drop_nulls()), None)
     draw = {
         "population_correlations": lambda: figures.population_correlation_figure(tables["ground_truth"]),
         "alignment_topic": lambda: figures.alignment_figure(
@@ -41,7 +43,10 @@ with script_log(snakemake.log[0]) as log:
     banner = figure_banner(params.notes)
     # a figure the study has no table for (no secondary judge, no ledger) is an empty output
     for name, path in ((name, path) for name, path in snakemake.output.items() if path):
-        figure = draw[name]()
+        if rq1_missing and name.startswith(("rq1_", "capability_")):
+            figure = figures.unavailable_figure(name.replace("_", " "), rq1_missing)
+        else:
+            figure = draw[name]()
         if banner:
             figures.stamp_banner(figure, banner)
         figures.save_figure(figure, path)

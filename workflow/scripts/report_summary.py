@@ -17,10 +17,13 @@ with script_log(snakemake.log[0]) as log:
         scores,
         pl.read_parquet(inputs.survey_consistency),
         pl.read_csv(inputs.rq1),
+        pl.read_csv(inputs.rq1_fit),
+        pl.read_csv(inputs.rq2),
         pl.read_csv(inputs.rq2_totals),
         pl.read_csv(inputs.ledger) if hasattr(inputs, "ledger") else None,
         params.notes,
         params.translated,
+        params.baselines,
     )
     if inputs.safety_pairs:
         summary += safety_summary(

@@ -3,6 +3,7 @@ import polars as pl
 from culturalign.logs import script_log
 from culturalign.regression import (
     COEFFICIENT_COLUMNS,
+    design_problem,
     fit_lme4,
     fit_statsmodels,
     load_capabilities,
@@ -55,8 +56,8 @@ with script_log(snakemake.log[0]) as log:
         "observation_unit": observation_unit,
         "left_out": left_out_note,
     }
-    if models < 2:
-        note = "RQ1 not fitted: fewer than two models with a capability in the study's languages"
+    note = design_problem(data, formula)
+    if note:
         log.warning(note)
         pl.DataFrame(schema=COEFFICIENT_COLUMNS).write_csv(snakemake.output.coefficients)
         pl.DataFrame([described | {"engine": None, "note": note}]).write_csv(snakemake.output.fit)

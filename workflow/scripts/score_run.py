@@ -69,7 +69,7 @@ with script_log(snakemake.log[0]) as log:
     consistency = model_consistency(
         polarity,
         repeats=params.repeats,
-        resamples=params.bootstrap,
+        resamples=params.consistency_resamples,
         consistency_seed=params.consistency_seed,
         **unit,
     )
