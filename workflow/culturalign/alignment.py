@@ -185,11 +185,14 @@ def alignment(
             paired = per_unit[unit].filter(pl.col("item").is_in(items))
             rng = random_stream(bootstrap_seed, model, language, seed, unit, *items)
             targets = [paired["item"].replace_strict(populations[key]).to_numpy() for key in keys]
-            for key, result in zip(
-                keys,
-                spearman_with_shared_ci(paired["model_score"].to_numpy(), targets, resamples, rng),
-                strict=True,
-            ):
+            # at the response unit a population's score is its item's: rank it over items
+            groups = (
+                np.unique(paired["item"].to_numpy(), return_inverse=True)[1] if unit == "response" else None
+            )
+            shared_ci = spearman_with_shared_ci(
+                paired["model_score"].to_numpy(), targets, resamples, rng, groups=groups
+            )
+            for key, result in zip(keys, shared_ci, strict=True):
                 scores[(key, unit)] = (*result, paired.height)
     rows = [
         (model, family, language, seed, level, group, unit, *scores[((level, group), unit)])

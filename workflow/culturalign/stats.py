@@ -112,13 +112,24 @@ def rowwise_ranks(values: np.ndarray) -> np.ndarray:
     """Ranks within each row, ties (values equal to TIE_DECIMALS decimals) sharing their average
     rank (as scipy.stats.rankdata); NaN stays NaN.
 
-    Polars ranks every row at once, and is already loaded: importing scipy.stats costs a rule
-    script more than a second."""
-    rounded = np.round(values, TIE_DECIMALS)
-    columns = pl.DataFrame(rounded.T, schema=[f"r{i}" for i in range(values.shape[0])]).fill_nan(None)
-    # NaN marks a value missing from its row (an item absent from a bootstrap resample): it stays
-    # NaN and the others are ranked among themselves, never as the largest.
-    return columns.select(pl.all().rank("average")).to_numpy().T
+    NaN marks a value missing from its row (an item absent from a bootstrap resample): the others
+    are ranked among themselves, never below it. One sort of all rows at once (importing
+    scipy.stats costs a rule script more than a second)."""
+    rounded = np.round(np.asarray(values, dtype=float), TIE_DECIMALS)
+    order = np.argsort(rounded, axis=1, kind="stable")  # NaN sorts last
+    ordered = np.take_along_axis(rounded, order, axis=1)
+    columns = ordered.shape[1]
+    position = np.broadcast_to(np.arange(1, columns + 1, dtype=float), ordered.shape)
+    starts = np.ones(ordered.shape, dtype=bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    ends = np.ones(ordered.shape, dtype=bool)
+    ends[:, :-1] = starts[:, 1:]
+    first = np.maximum.accumulate(np.where(starts, position, 0), axis=1)
+    last = np.minimum.accumulate(np.where(ends, position, columns + 1)[:, ::-1], axis=1)[:, ::-1]
+    ranks = np.empty(ordered.shape)
+    np.put_along_axis(ranks, order, (first + last) / 2, axis=1)
+    ranks[np.isnan(rounded)] = np.nan
+    return ranks
 
 
 def rowwise_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -152,11 +163,19 @@ def spearman_with_ci(
 
 
 def spearman_with_shared_ci(
-    x: np.ndarray, ys: list[np.ndarray], resamples: int, rng: np.random.Generator, confidence: float = 0.95
+    x: np.ndarray,
+    ys: list[np.ndarray],
+    resamples: int,
+    rng: np.random.Generator,
+    confidence: float = 0.95,
+    groups: np.ndarray | None = None,
 ) -> list[tuple[float, float, float]]:
     """Spearman's rho of x with each y (paired samples) and its percentile bootstrap CI over
     resampled pairs, one set of resamples for all: x's resampled ranks are computed once.
 
+    `groups`: when every y is constant within groups of pairs (a population's score is its item's
+    for every response), each pair's group index; y is then ranked over the groups' resampled
+    counts, which costs O(B x groups) instead of O(B x pairs x distinct values).
     Each resample is a vector of draw counts; ranks and correlations of all resamples are computed
     at once. Resamples in which one side is constant have no correlation and are left out of the
     interval. NaN throughout when fewer than 3 pairs or a constant side."""
@@ -165,21 +184,29 @@ def spearman_with_shared_ci(
     if x.size < 3:
         return [undefined] * len(ys)
     counts = resample_counts(x.size, resamples, rng)
+    # the observed sample is the resample that draws every pair once
+    weights = np.vstack([np.ones(x.size), counts])
     middle = (x.size + 1) / 2  # the mean rank of every resample
-    rank_x = resampled_ranks(x, counts) - middle
+    rank_x = resampled_ranks(x, weights) - middle
+    weighted_x = weights * rank_x
+    spread_x = np.einsum("ij,ij->i", weighted_x, rank_x)
+    if groups is not None:
+        first = np.unique(groups, return_index=True)[1]
+        onehot = groups[:, None] == np.arange(first.size)[None, :]
+        # sums over a group's pairs, so that each y is handled per group only
+        weights, weighted_x = weights @ onehot, weighted_x @ onehot
     results = []
     for y in ys:
         y = np.asarray(y, dtype=float)
-        rho = rowwise_spearman(x[None, :], y[None, :])[0]
-        if not np.isfinite(rho):
+        rank_y = resampled_ranks(y if groups is None else y[first], weights) - middle
+        with np.errstate(invalid="ignore", divide="ignore"):
+            correlations = np.einsum("ij,ij->i", weighted_x, rank_y) / np.sqrt(
+                spread_x * np.einsum("ij,ij->i", weights, rank_y**2)
+            )
+        if not np.isfinite(correlations[0]):
             results.append(undefined)
             continue
-        rank_y = resampled_ranks(y, counts) - middle
-        with np.errstate(invalid="ignore", divide="ignore"):
-            replicates = (counts * rank_x * rank_y).sum(axis=1) / np.sqrt(
-                (counts * rank_x**2).sum(axis=1) * (counts * rank_y**2).sum(axis=1)
-            )
-        results.append((float(rho), *percentile_ci(replicates, confidence)))
+        results.append((float(correlations[0]), *percentile_ci(correlations[1:], confidence)))
     return results
 
 
