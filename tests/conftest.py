@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import polars as pl
@@ -6,6 +7,17 @@ import pytest
 from culturalign.items import load_items
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def restore_environment():
+    """Undo what a test changed in the environment: fitting with lme4 in-process starts R, which
+    puts R's and the system's library folders on LD_LIBRARY_PATH, and a Python started after that
+    (every Snakemake a later test runs) would load the system's libpython and miss our packages."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture(scope="session")
