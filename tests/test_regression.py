@@ -326,3 +326,22 @@ def test_a_design_that_cannot_carry_the_formula_is_named_not_fitted():
     assert design_problem(rq1_cells(0.0, seed=3), FORMULA) is None
     same = rq1_cells(0.0, seed=3).with_columns(capability=pl.lit(0.5))  # capability never varies
     assert "identify" in design_problem(same, "alignment ~ 1 + capability + (1 | model)")
+
+
+def test_a_total_that_cannot_be_measured_says_why_instead_of_printing_nan(us_and_denmark):
+    us, dk, truth = us_and_denmark
+    # Denmark scores every item alike: no alignment with it, so no total, and the table says so
+    flat = truth.with_columns(
+        pl.when(pl.col("group") == "DK").then(0.5).otherwise(pl.col("pro_score")).alias("pro_score")
+    )
+    rng = np.random.default_rng(7)
+    runs = [("m", "da", 0, polarity_run(dk, rng)), ("m", "nl", 0, polarity_run(us, rng))]
+    totals = us_minus_native(rq2_alignment(runs, flat, {"da": ["DK"], "nl": ["US"]}, resamples=50))
+    danish = totals.filter(language="da").row(0, named=True)
+    assert danish["us_minus_native"] is None and danish["ci_low"] is None
+    assert danish["note"].startswith("no alignment")
+    # a measured total keeps its interval and no note
+    dutch = totals.filter(language="nl").row(0, named=True)
+    assert (
+        dutch["us_minus_native"] == pytest.approx(0) and dutch["ci_low"] is not None and dutch["note"] is None
+    )

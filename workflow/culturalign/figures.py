@@ -305,7 +305,7 @@ def us_bias_figure(coefficients: pl.DataFrame, totals: pl.DataFrame, *, title: s
     term_label = "OLS term us:model:language — US lean against the uniform null (95% CI over seeds)"
     for index, (axes, language) in enumerate(zip(panels[: len(languages)], languages, strict=True)):
         axes.axvline(0, color=NEUTRAL, linestyle="--", linewidth=1)
-        rows = totals.filter(pl.col("language") == language)
+        rows = totals.filter((pl.col("language") == language) & pl.col("ci_low").is_not_null())
         _interval_marks(
             axes,
             _positions(rows["model"], models) - 0.15,

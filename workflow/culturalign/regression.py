@@ -367,29 +367,34 @@ def us_minus_native(rq2: RQ2Alignment, confidence: float = 0.95) -> pl.DataFrame
     observations, averaged over the model's seeds, with the percentile interval of the bootstrap
     over each run's responses (replicates averaged across seeds replicate by replicate). It
     involves no other model and no random baseline."""
-    wide = (
-        rq2.observations.pivot(on="us", index=["model", "language", "seed", "items"], values="alignment")
-        .with_columns((pl.col("1") - pl.col("0")).alias("difference"))
-        .drop_nulls("difference")
-    )
+    wide = rq2.observations.pivot(
+        on="us", index=["model", "language", "seed", "items"], values="alignment"
+    ).with_columns((pl.col("1") - pl.col("0")).alias("difference"))
     rows = []
     for (model, language), cell in wide.group_by("model", "language", maintain_order=True):
+        cell = cell.drop_nulls("difference")
+        if cell.is_empty():
+            note = "no alignment: fewer than 3 shared items, or a population that ranks them all alike"
+            rows.append((model, language, None, None, None, 0, None, note))
+            continue
         replicates = np.mean([rq2.differences[(model, language, s)] for s in cell["seed"]], axis=0)
         low, high = percentile_ci(replicates, confidence)
+        defined = bool(np.isfinite(low))
         rows.append(
             (
                 model,
                 language,
                 float(cell["difference"].mean()),
-                low,
-                high,
+                low if defined else None,
+                high if defined else None,
                 cell.height,
                 int(cell["items"].min()),
+                None if defined else "no interval: no resample kept 3 items to rank",
             )
         )
     return pl.DataFrame(
         rows,
-        schema=["model", "language", "us_minus_native", "ci_low", "ci_high", "seeds", "items"],
+        schema=["model", "language", "us_minus_native", "ci_low", "ci_high", "seeds", "items", "note"],
         orient="row",
     ).sort("model", "language")
 

@@ -40,17 +40,23 @@ with script_log(snakemake.log[0]) as log:
         log.warning(fit.coefficients["note"][0])
     totals = us_minus_native(rq2).with_columns(
         pl.lit(params.unit).alias("unit"),
-        pl.col("language").replace_strict(notes, default=None, return_dtype=pl.String).alias("note"),
+        pl.concat_str(
+            pl.col("language").replace_strict(notes, default=None, return_dtype=pl.String),
+            "note",
+            separator="; ",
+            ignore_nulls=True,
+        ).alias("note"),
     )
-    for model, language, difference, low, high, seeds, *_ in totals.iter_rows():
+    for row in totals.iter_rows(named=True):
         log.info(
-            "%s in %s: US minus native %.3f [%.3f, %.3f] over %d seeds",
-            model,
-            language,
-            difference,
-            low,
-            high,
-            seeds,
+            "%s in %s: US minus native %s [%s, %s] over %d seeds%s",
+            row["model"],
+            row["language"],
+            row["us_minus_native"],
+            row["ci_low"],
+            row["ci_high"],
+            row["seeds"],
+            f" ({row['note']})" if row["note"] else "",
         )
     fit.coefficients.write_csv(snakemake.output.coefficients)
     with_residuals(data, fit).write_csv(snakemake.output.residuals)
