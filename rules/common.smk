@@ -140,6 +140,7 @@ SAFETY_JUDGE_TEMPLATE = RESOURCES / "safety" / "judge.jinja"
 
 PAGE_TEMPLATE = REPO / "workflow" / "report" / "page.html.jinja"
 REPORT_CODE = REPO / "workflow" / "culturalign" / "report.py"
+SUMMARY_CODE = REPO / "workflow" / "culturalign" / "summary.py"
 FIGURES_CODE = REPO / "workflow" / "culturalign" / "figures.py"
 
 

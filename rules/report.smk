@@ -230,7 +230,7 @@ rule report_summary:
         safety_correlation=(
             "results/safety/alignment_correlation.csv" if SAFETY_REPORTED else []
         ),
-        code=REPORT_CODE,
+        code=[REPORT_CODE, SUMMARY_CODE],
     output:
         report(
             "results/summary.md",

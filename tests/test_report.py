@@ -22,9 +22,9 @@ from culturalign.report import (
     evidence_sample,
     honesty_notes,
     native_scores,
-    summary_markdown,
     with_language_labels,
 )
+from culturalign.summary import summary_markdown
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 BANNER_RED = (0xB4, 0x23, 0x18)
