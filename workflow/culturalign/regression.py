@@ -302,6 +302,7 @@ class RQ2Alignment(NamedTuple):
 
     observations: pl.DataFrame
     differences: dict[tuple[str, str, int], np.ndarray]
+    items: dict[str, list[str]]
 
 
 def rq2_items(ground_truth: pl.DataFrame, native_countries: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -359,7 +360,7 @@ def rq2_alignment(
         ]
         differences[(model, language, run_seed)] = scores["US"][1] - native_replicates
     observations = pl.DataFrame(rows, schema=RQ2_OBSERVATION_SCHEMA, orient="row")
-    return RQ2Alignment(observations.fill_nan(None), differences)
+    return RQ2Alignment(observations.fill_nan(None), differences, items)
 
 
 def us_minus_native(rq2: RQ2Alignment, confidence: float = 0.95) -> pl.DataFrame:
@@ -441,32 +442,30 @@ def fit_rq2(data: pl.DataFrame) -> Fit:
         result = smf.ols("alignment ~ 0 + C(cell) + us:C(cell)", data.to_pandas()).fit()
     names = [re.sub(r"C\(cell\)\[([^\]]+)\]", r"\1", name) for name in result.params.index]
     estimable = result.df_resid > 0
-    note = (
-        None
-        if estimable
-        else "no residual degrees of freedom (one seed per model and language): the coefficients are "
-        "the cells' differences; their uncertainty cannot be estimated from this design, see "
-        "rq2_totals.csv for intervals over responses"
-    )
-    intervals = result.conf_int() if estimable else None
-
-    def uncertain(values):
-        return values.to_numpy(float) if estimable else np.full(len(names), None)
-
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        intervals = result.conf_int()
     coefficients = pl.DataFrame(
         {
             "term": names,
             "estimate": result.params.to_numpy(float),
-            "std_error": uncertain(result.bse),
-            "ci_low": uncertain(intervals[0]) if estimable else np.full(len(names), None),
-            "ci_high": uncertain(intervals[1]) if estimable else np.full(len(names), None),
-            "p_value": uncertain(result.pvalues),
+            "std_error": result.bse.to_numpy(float),
+            "ci_low": intervals[0].to_numpy(float),
+            "ci_high": intervals[1].to_numpy(float),
+            "p_value": result.pvalues.to_numpy(float),
             "engine": "statsmodels-ols",
-            "note": note,
-        },
-        schema_overrides={column: pl.Float64 for column in ("std_error", "ci_low", "ci_high", "p_value")}
-        | {"note": pl.String},
-    )
+        }
+    ).with_columns(note=pl.lit(None, pl.String))
+    if not estimable:
+        coefficients = coefficients.with_columns(
+            pl.lit(None, pl.Float64).alias(column) for column in ("std_error", "ci_low", "ci_high", "p_value")
+        ).with_columns(
+            note=pl.lit(
+                "no residual degrees of freedom (one seed per model and language): the coefficients are "
+                "the cells' differences; their uncertainty cannot be estimated from this design, see "
+                "rq2_totals.csv for intervals over responses"
+            )
+        )
     summary = {
         "engine": "statsmodels-ols",
         "r2": float(result.rsquared) if estimable else None,

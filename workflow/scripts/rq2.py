@@ -6,7 +6,6 @@ from culturalign.regression import (
     fit_rq2,
     rq2_alignment,
     rq2_item_notes,
-    rq2_items,
     us_minus_native,
     with_residuals,
 )
@@ -21,9 +20,7 @@ with script_log(snakemake.log[0]) as log:
     rq2 = rq2_alignment(
         runs, ground_truth, params.native_countries, params.unit, params.resamples, params.bootstrap_seed
     )
-    notes = rq2_item_notes(
-        ground_truth, params.native_countries, rq2_items(ground_truth, params.native_countries)
-    )
+    notes = rq2_item_notes(ground_truth, params.native_countries, rq2.items)
     for language, note in notes.items():
         log.warning("%s: %s", language, note)
     # the baseline's own draws would only add noise to the pooled residual variance
