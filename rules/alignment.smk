@@ -1,5 +1,46 @@
-# Alignment stage: the study-wide tables of the per-run alignment and self-consistency parts
-# (written by score_run, rules/polarity.smk), and the filtering counts.
+# Alignment stage: per-run scoring (score_run) and the study-wide tables of its parts, and the
+# filtering counts.
+#
+# score_run judges one (model, language, seed) (the simulated reader, or a copy of the primary LLM
+# judge's labels), and writes its polarity, its alignment with every survey population and its
+# self-consistency. Each step is milliseconds of work behind half a second of interpreter and
+# Snakemake start-up, so a run's steps share one job; their outputs keep their own paths. A
+# re-analysis of imported judged data starts at polarity.
+
+
+rule score_run:
+    input:
+        unpack(scoring_inputs),
+        ground_truth="results/survey/ground_truth.parquet",
+    output:
+        judged=(
+            []
+            if STUDY.imported
+            else "results/judged/{model}/{language}/{seed}.parquet"
+        ),
+        polarity="results/polarity/{model}/{language}/{seed}.parquet",
+        alignment="results/alignment/{model}/{language}/{seed}.parquet",
+        consistency="results/consistency/{model}/{language}/{seed}.parquet",
+    log:
+        "logs/score_run/{model}/{language}/{seed}.log",
+    conda:
+        "../envs/core.yaml"
+    params:
+        min_statements=config["judging"]["min_statements"],
+        family=lambda wildcards: STUDY.family(wildcards.model),
+        units=config["alignment"]["units"],
+        bootstrap=config["alignment"]["bootstrap"],
+        bootstrap_seed=config["alignment"]["seed"],
+        repeats=config["self_consistency"]["repeats"],
+        consistency_resamples=config["self_consistency"]["resamples"],
+        consistency_seed=config["self_consistency"]["seed"],
+        imported=(
+            {"known_items": list(ITEMS), "reference": REGRESSION["rq2"]["reference"]}
+            if STUDY.imported
+            else {}
+        ),
+    script:
+        "../workflow/scripts/score_run.py"
 
 
 localrules:
@@ -9,7 +50,7 @@ localrules:
 
 rule alignment:
     input:
-        per_model_language_seed("results/alignment/{model}/{language}/{seed}.parquet"),
+        STUDY.per_run("results/alignment/{model}/{language}/{seed}.parquet"),
     output:
         "results/alignment.parquet",
     log:
@@ -22,11 +63,9 @@ rule alignment:
 
 rule consistency:
     input:
-        parts=per_model_language_seed(
-            "results/consistency/{model}/{language}/{seed}.parquet"
-        ),
+        parts=STUDY.per_run("results/consistency/{model}/{language}/{seed}.parquet"),
         # with several judges, their agreement measures the primary judge's reliability
-        agreement="results/judge_agreement.csv" if JUDGES["secondary"] else [],
+        agreement="results/judge_agreement.csv" if STUDY.secondary_judges else [],
     output:
         "results/consistency.parquet",
     log:
@@ -34,19 +73,19 @@ rule consistency:
     conda:
         "../envs/core.yaml"
     params:
-        primary_judge=JUDGES["primary"],
+        primary_judge=STUDY.primary_judge,
     script:
         "../workflow/scripts/consistency.py"
 
 
-if JUDGED_IMPORT:
+if STUDY.imported:
 
     localrules:
         imported_filtering,
 
     rule imported_filtering:
         input:
-            table=JUDGED_IMPORT,
+            table=STUDY.imported,
         output:
             "results/filtering.parquet",
         log:
@@ -65,7 +104,7 @@ else:
 
     rule filtering:
         input:
-            per_model_language_seed("results/judged/{model}/{language}/{seed}.parquet"),
+            STUDY.per_run("results/judged/{model}/{language}/{seed}.parquet"),
         output:
             "results/filtering.parquet",
         log:
@@ -73,6 +112,6 @@ else:
         conda:
             "../envs/core.yaml"
         params:
-            units=model_language_seeds(),
+            runs=STUDY.as_params(STUDY.runs),
         script:
             "../workflow/scripts/filtering.py"

@@ -11,8 +11,6 @@
 localrules:
     submit_batch,
     generate,
-    ledger,
-    estimate_cost,
 
 
 rule submit_batch:
@@ -25,17 +23,18 @@ rule submit_batch:
     conda:
         "../envs/core.yaml"
     params:
-        settings=lookup(dpath="models/{model}", within=config),
+        settings=model_settings("model"),
         sampling=config["generation"],
         cache=COMPLETION_CACHE,
-        state=BATCH_STATE,
+        # not an output: a killed job's state must survive for the next run to resume its batches
+        state="results/batches/{model}/{language}/{seed}.json",
     script:
         "../workflow/scripts/submit_batch.py"
 
 
 rule generate_vllm:
     input:
-        unpack(vllm_prompts),
+        unpack(one_job_prompts),
     output:
         VLLM_MANIFEST,
     log:
@@ -48,7 +47,7 @@ rule generate_vllm:
         gpu=gpus("model"),
         vllm_engines=1,
     params:
-        settings=lookup(dpath="models/{model}", within=config),
+        settings=model_settings("model"),
         sampling=config["generation"],
         safety_sampling={**config["generation"], **SAFETY["sampling"]},
         attacks=SAFETY["attacks"],
@@ -73,54 +72,16 @@ rule generate:
     resources:
         api_requests=api_requests("model"),
     params:
-        settings=lookup(dpath="models/{model}", within=config),
+        settings=model_settings("model"),
         sampling=config["generation"],
         cache=COMPLETION_CACHE,
-        state=BATCH_STATE,
+        # not an output: a killed job's state must survive for the next run to resume its batches
+        state="results/batches/{model}/{language}/{seed}.json",
     script:
         "../workflow/scripts/generate.py"
 
 
-rule ledger:
-    input:
-        per_model_language_seed("results/ledger/generate/{model}/{language}/{seed}.csv"),
-        per_judge_and_run("results/ledger/judge/{judge}/{model}/{language}/{seed}.csv"),
-        translation_ledgers(),
-        per_safety_run("results/ledger/safety/{model}/{language}/{attack}.csv"),
-        per_safety_run("results/ledger/safety_judge/{model}/{language}/{attack}.csv")
-        if SAFETY_JUDGE
-        else [],
-    output:
-        "results/ledger.csv",
-    log:
-        "logs/ledger.log",
-    conda:
-        "../envs/core.yaml"
-    script:
-        "../workflow/scripts/concat_tables.py"
-
-
 rule generation:
     input:
-        per_model_language_seed("results/responses/{model}/{language}/{seed}.parquet"),
-        per_model_language_seed("results/ledger/generate/{model}/{language}/{seed}.csv"),
-
-
-rule estimate_cost:
-    input:
-        prompts=expand(
-            "results/prompts/{language}/{seed}.parquet", language=LANGUAGES, seed=SEEDS
-        ),
-        prices=PRICES_FILE,
-    output:
-        "results/cost_estimate.csv",
-    log:
-        "logs/estimate_cost.log",
-    conda:
-        "../envs/core.yaml"
-    params:
-        models=MODELS,
-        sampling=config["generation"],
-        cache=COMPLETION_CACHE,
-    script:
-        "../workflow/scripts/estimate_cost.py"
+        STUDY.per_run("results/responses/{model}/{language}/{seed}.parquet"),
+        STUDY.per_run("results/ledger/generate/{model}/{language}/{seed}.csv"),

@@ -6,7 +6,7 @@
 # score_run job (rules/polarity.smk), which writes results/judged/ in both cases.
 
 
-if LLM_JUDGES:
+if STUDY.llm_judges:
 
     localrules:
         llm_judge,
@@ -26,71 +26,74 @@ if LLM_JUDGES:
         benchmark:
             "results/benchmarks/llm_judge/{judge}/{model}/{language}/{seed}.tsv"
         wildcard_constraints:
-            judge=alternatives(API_JUDGES),
+            judge=alternatives(STUDY.api_judges),
         conda:
             "../envs/core.yaml"
         resources:
             api_requests=api_requests("judge"),
         params:
-            settings=lookup(dpath="models/{judge}", within=config),
+            settings=model_settings("judge"),
             cache=COMPLETION_CACHE,
             state="results/batches/judge/{judge}/{model}/{language}/{seed}.json",
             min_statements=config["judging"]["min_statements"],
-            language_from=JUDGES["language_from"],
+            language_from=config["judges"]["language_from"],
         script:
             "../workflow/scripts/llm_judge.py"
 
     rule llm_judge_vllm:
         input:
-            responses=per_llm_judged_run(
-                "results/responses/{model}/{language}/{seed}.parquet"
+            responses=STUDY.per_run(
+                "results/responses/{model}/{language}/{seed}.parquet",
+                STUDY.llm_judged_runs(),
             ),
             item_bank=ITEMS_FILE,
             template=JUDGE_TEMPLATE,
         output:
             # one job per vLLM judge loads its weights once for every run
-            labels=per_llm_judged_run(
-                "results/judge_labels/{{judge}}/{model}/{language}/{seed}.parquet"
+            labels=STUDY.per_run(
+                "results/judge_labels/{{judge}}/{model}/{language}/{seed}.parquet",
+                STUDY.llm_judged_runs(),
             ),
-            ledger=per_llm_judged_run(
-                "results/ledger/judge/{{judge}}/{model}/{language}/{seed}.csv"
+            ledger=STUDY.per_run(
+                "results/ledger/judge/{{judge}}/{model}/{language}/{seed}.csv",
+                STUDY.llm_judged_runs(),
             ),
         log:
             "logs/llm_judge_vllm/{judge}.log",
         benchmark:
             "results/benchmarks/llm_judge_vllm/{judge}.tsv"
         wildcard_constraints:
-            judge=alternatives(VLLM_JUDGES),
+            judge=alternatives(STUDY.gpu_judges),
         conda:
             "../envs/vllm.yaml"
         resources:
             gpu=gpus("judge"),
             vllm_engines=1,
         params:
-            settings=lookup(dpath="models/{judge}", within=config),
-            runs=llm_judged_runs(),
+            settings=model_settings("judge"),
+            runs=STUDY.as_params(STUDY.llm_judged_runs()),
             cache=COMPLETION_CACHE,
             min_statements=config["judging"]["min_statements"],
-            language_from=JUDGES["language_from"],
+            language_from=config["judges"]["language_from"],
         script:
             "../workflow/scripts/llm_judge_vllm.py"
 
     rule judge_agreement:
         input:
-            labels=per_judge_and_run(
+            labels=STUDY.per_judge_and_run(
                 "results/judge_labels/{judge}/{model}/{language}/{seed}.parquet"
             ),
-            gold=JUDGES["gold"] or [],
+            gold=config["judges"]["gold"] or [],
         output:
             agreement="results/judge_agreement.csv",
-            gold="results/judge_gold.csv" if JUDGES["gold"] else [],
+            gold="results/judge_gold.csv" if config["judges"]["gold"] else [],
         log:
             "logs/judge_agreement.log",
         conda:
             "../envs/core.yaml"
         params:
-            bootstrap=JUDGES["bootstrap"],
-            seed=JUDGES["seed"],
+            bootstrap=config["judges"]["bootstrap"],
+            seed=config["judges"]["seed"],
         script:
             "../workflow/scripts/judge_agreement.py"
 
@@ -101,7 +104,7 @@ localrules:
 
 rule language_fidelity:
     input:
-        per_model_language_seed("results/judged/{model}/{language}/{seed}.parquet"),
+        STUDY.per_run("results/judged/{model}/{language}/{seed}.parquet"),
     output:
         "results/language_fidelity.csv",
     log:
@@ -109,7 +112,7 @@ rule language_fidelity:
     conda:
         "../envs/core.yaml"
     params:
-        runs=model_language_seeds(),
+        runs=STUDY.as_params(STUDY.runs),
         min_statements=config["judging"]["min_statements"],
     script:
         "../workflow/scripts/language_fidelity.py"

@@ -2,6 +2,9 @@
 # RQ2 (US bias by OLS, with each model's US-minus-native totals).
 
 
+RQ2_RUNS = STUDY.rq2_runs(REGRESSION["rq2"]["native_countries"])
+
+
 # Aggregates, fitted in seconds where Snakemake runs.
 localrules:
     rq1,
@@ -10,7 +13,7 @@ localrules:
 
 rule rq1:
     input:
-        unpack(rq1_inputs),
+        **STUDY.rq1_inputs(REGRESSION["rq1"]["observations"], CAPABILITIES_FILE),
     output:
         coefficients="results/regression/rq1.csv",
         fit="results/regression/rq1_fit.csv",
@@ -22,17 +25,17 @@ rule rq1:
     conda:
         "../envs/stats.yaml"
     params:
-        formula=config["regression"]["rq1"]["formula"],
-        unit=config["regression"]["unit"],
-        models=rq1_models(),
-        capability_names=capability_names(),
-        given_capabilities=given_capabilities(),
-        model_languages=rq1_model_languages(),
-        observations=config["regression"]["rq1"]["observations"],
-        consistency=config["regression"]["rq1"]["consistency"],
-        replicates=config["regression"]["rq1"]["replicates"],
+        formula=REGRESSION["rq1"]["formula"],
+        unit=REGRESSION["unit"],
+        models=STUDY.rq1_models,
+        capability_names=STUDY.capability_names(config),
+        given_capabilities=STUDY.given_capabilities(),
+        model_languages=STUDY.rq1_model_languages(),
+        observations=REGRESSION["rq1"]["observations"],
+        consistency=REGRESSION["rq1"]["consistency"],
+        replicates=REGRESSION["rq1"]["replicates"],
         bootstrap_seed=config["alignment"]["seed"],
-        runs=rq1_runs(),
+        runs=STUDY.as_params(STUDY.rq1_runs()),
     script:
         "../workflow/scripts/rq1.py"
 
@@ -41,10 +44,9 @@ rule rq2:
     input:
         alignment="results/alignment.parquet",
         ground_truth="results/survey/ground_truth.parquet",
-        polarity=[
-            f"results/polarity/{model}/{language}/{seed}.parquet"
-            for model, language, seed in rq2_runs()
-        ],
+        polarity=STUDY.per_run(
+            "results/polarity/{model}/{language}/{seed}.parquet", RQ2_RUNS
+        ),
     output:
         coefficients="results/regression/rq2.csv",
         totals="results/regression/rq2_totals.csv",
@@ -56,10 +58,10 @@ rule rq2:
     conda:
         "../envs/core.yaml"
     params:
-        unit=config["regression"]["unit"],
-        reference=config["regression"]["rq2"]["reference"],
-        native_countries=config["regression"]["rq2"]["native_countries"],
-        runs=rq2_runs(),
+        unit=REGRESSION["unit"],
+        reference=REGRESSION["rq2"]["reference"],
+        native_countries=REGRESSION["rq2"]["native_countries"],
+        runs=STUDY.as_params(RQ2_RUNS),
         resamples=config["alignment"]["bootstrap"],
         bootstrap_seed=config["alignment"]["seed"],
     script:

@@ -4,6 +4,30 @@
 # package modules it draws with as input: Snakemake tracks a rule's script, not what it imports.
 
 
+# What every report page must say before a number is trusted (simulated respondents, a synthetic
+# survey, machine-translated prompts, bootstrap p-values), and what the report rules draw with.
+HONESTY_NOTES = honesty_notes(
+    simulated_models=list(STUDY.simulated_models),
+    synthetic_survey=SURVEY["synthetic"]["enabled"],
+    translated_languages=list(STUDY.translated),
+    bootstrap_observations=REGRESSION["rq1"]["observations"] == "bootstrap",
+)
+REPORT_TABLES = STUDY.result_tables()
+REPORT_PARAMS = {
+    "notes": HONESTY_NOTES,
+    "banner": caption_banner(HONESTY_NOTES),
+    "translated": list(STUDY.translated),
+    "unit": REGRESSION["unit"],
+    "rq1_formula": REGRESSION["rq1"]["formula"],
+    "rq1_left_out": list(STUDY.rq1_left_out),
+    # one seed per (model, language): RQ2's OLS has no residual degrees of freedom
+    "rq2_single_seed": len(STUDY.seeds) == 1,
+    "baselines": list(STUDY.baselines),
+    "native_countries": REGRESSION["rq2"]["native_countries"],
+    "backends": {slug: STUDY.models[slug]["backend"] for slug in STUDY.evaluated},
+}
+
+
 localrules:
     report_figures,
     report_tables,
@@ -90,7 +114,7 @@ rule report_figures:
                 category="3. Quality",
                 labels={"figure": "language fidelity"},
             )
-            if not JUDGED_IMPORT
+            if not STUDY.imported
             else []
         ),
         judge_agreement=(
@@ -100,7 +124,7 @@ rule report_figures:
                 category="3. Quality",
                 labels={"figure": "judge agreement"},
             )
-            if JUDGES["secondary"]
+            if STUDY.secondary_judges
             else []
         ),
         cost=(
@@ -110,7 +134,7 @@ rule report_figures:
                 category="5. Cost",
                 labels={"figure": "cost"},
             )
-            if not JUDGED_IMPORT
+            if not STUDY.imported
             else []
         ),
     log:
@@ -166,7 +190,7 @@ rule report_tables:
                 category="6. Tables",
                 labels={"table": "judge agreement"},
             )
-            if JUDGES["secondary"]
+            if STUDY.secondary_judges
             else []
         ),
         ledger=(
@@ -176,7 +200,7 @@ rule report_tables:
                 category="6. Tables",
                 labels={"table": "cost ledger"},
             )
-            if not JUDGED_IMPORT
+            if not STUDY.imported
             else []
         ),
     log:
@@ -194,12 +218,8 @@ rule report_evidence:
         alignment="results/alignment.parquet",
         consistency="results/consistency.parquet",
         filtering="results/filtering.parquet",
-        judged=per_model_language_seed(
-            "results/judged/{model}/{language}/{seed}.parquet"
-        ),
-        responses=per_model_language_seed(
-            "results/responses/{model}/{language}/{seed}.parquet"
-        ),
+        judged=STUDY.per_run("results/judged/{model}/{language}/{seed}.parquet"),
+        responses=STUDY.per_run("results/responses/{model}/{language}/{seed}.parquet"),
         item_bank=ITEMS_FILE,
         template=PAGE_TEMPLATE,
         code=REPORT_CODE,
@@ -215,7 +235,7 @@ rule report_evidence:
         "../envs/core.yaml"
     params:
         **REPORT_PARAMS,
-        runs=model_language_seeds(),
+        runs=STUDY.as_params(STUDY.runs),
         kept=config["report"]["evidence_responses"],
         filtered=config["report"]["evidence_filtered"],
         seed=config["report"]["seed"],
@@ -226,9 +246,9 @@ rule report_evidence:
 rule report_summary:
     input:
         **REPORT_TABLES,
-        safety_pairs="results/safety_alignment.csv" if SAFETY_REPORTED else [],
+        safety_pairs="results/safety_alignment.csv" if STUDY.safety_reported else [],
         safety_correlation=(
-            "results/safety/alignment_correlation.csv" if SAFETY_REPORTED else []
+            "results/safety/alignment_correlation.csv" if STUDY.safety_reported else []
         ),
         code=[REPORT_CODE, SUMMARY_CODE],
     output:
@@ -248,7 +268,7 @@ rule report_summary:
         "../workflow/scripts/report_summary.py"
 
 
-if SAFETY_REPORTED:
+if STUDY.safety_reported:
 
     localrules:
         report_safety,
@@ -261,7 +281,8 @@ if SAFETY_REPORTED:
             pairs="results/safety_alignment.csv",
             correlation="results/safety/alignment_correlation.csv",
             problems=expand(
-                "results/safety/problems/{language}.csv", language=SAFETY_LANGUAGES
+                "results/safety/problems/{language}.csv",
+                language=STUDY.safety_languages,
             ),
             template=PAGE_TEMPLATE,
             code=[REPORT_CODE, FIGURES_CODE],
@@ -291,6 +312,6 @@ if SAFETY_REPORTED:
         params:
             **REPORT_PARAMS,
             reference=SAFETY["reference"],
-            judge=SAFETY_JUDGE or "the simulated reader",
+            judge=STUDY.safety_judge or "the simulated reader",
         script:
             "../workflow/scripts/report_safety.py"

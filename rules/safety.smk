@@ -13,8 +13,8 @@ localrules:
 
 
 # An API judge calls out from where Snakemake runs; the simulated reader takes seconds. Only a
-# vLLM judge is a (GPU) cluster job.
-if not SAFETY_JUDGE_ON_GPU:
+# GPU judge is a cluster job.
+if not STUDY.safety_judge_on_gpu:
 
     localrules:
         safety_judge,
@@ -55,13 +55,13 @@ rule safety_generate:
     resources:
         api_requests=api_requests("model"),
     params:
-        settings=lookup(dpath="models/{model}", within=config),
+        settings=model_settings("model"),
         sampling={**config["generation"], **SAFETY["sampling"]},
         cache=COMPLETION_CACHE,
         state="results/batches/safety/{model}/{language}/{attack}.json",
         # this language's only: a language added later must not change the others' params
         answer_languages=lambda wildcards: {
-            wildcards.language: ANSWER_LANGUAGES[wildcards.language]
+            wildcards.language: STUDY.answer_languages[wildcards.language]
         },
     script:
         "../workflow/scripts/safety_generate.py"
@@ -71,16 +71,16 @@ rule safety_generate:
 # are cached (a model added later costs only its own calls), the simulated reader takes seconds.
 rule safety_judge:
     input:
-        unpack(safety_judge_inputs),
+        **STUDY.safety_judge_inputs(SAFETY_JUDGE_TEMPLATE, PRICES_FILE),
     output:
-        judged=per_safety_run(
+        judged=STUDY.per_safety_run(
             "results/safety/judged/{model}/{language}/{attack}.parquet"
         ),
         ledger=(
-            per_safety_run(
+            STUDY.per_safety_run(
                 "results/ledger/safety_judge/{model}/{language}/{attack}.csv"
             )
-            if SAFETY_JUDGE
+            if STUDY.safety_judge
             else []
         ),
     log:
@@ -88,25 +88,29 @@ rule safety_judge:
     benchmark:
         "results/benchmarks/safety_judge.tsv"
     conda:
-        "../envs/vllm.yaml" if SAFETY_JUDGE_ON_GPU else "../envs/core.yaml"
+        "../envs/vllm.yaml" if STUDY.safety_judge_on_gpu else "../envs/core.yaml"
     resources:
-        gpu=MODELS[SAFETY_JUDGE].get("gpus", 1) if SAFETY_JUDGE_ON_GPU else 0,
-        vllm_engines=1 if SAFETY_JUDGE_ON_GPU else 0,
-        api_requests=requests_in_flight(SAFETY_JUDGE) if SAFETY_JUDGE else 0,
+        gpu=(
+            STUDY.models[STUDY.safety_judge].get("gpus", 1)
+            if STUDY.safety_judge_on_gpu
+            else 0
+        ),
+        vllm_engines=1 if STUDY.safety_judge_on_gpu else 0,
+        api_requests=STUDY.requests_in_flight(STUDY.safety_judge),
     params:
-        runs=SAFETY_RUNS,
-        judge=SAFETY_JUDGE,
-        settings=MODELS.get(SAFETY_JUDGE, {}),
+        runs=STUDY.as_params(STUDY.safety_runs),
+        judge=STUDY.safety_judge,
+        settings=STUDY.models.get(STUDY.safety_judge, {}),
         cache=COMPLETION_CACHE,
-        state="results/batches/safety_judge/{}.json".format(SAFETY_JUDGE),
-        answer_languages=ANSWER_LANGUAGES,
+        state=f"results/batches/safety_judge/{STUDY.safety_judge}.json",
+        answer_languages=STUDY.answer_languages,
     script:
         "../workflow/scripts/safety_judge.py"
 
 
 rule safety_rates:
     input:
-        judged=per_safety_run(
+        judged=STUDY.per_safety_run(
             "results/safety/judged/{model}/{language}/{attack}.parquet"
         ),
     output:
@@ -118,7 +122,7 @@ rule safety_rates:
     conda:
         "../envs/core.yaml"
     params:
-        runs=SAFETY_RUNS,
+        runs=STUDY.as_params(STUDY.safety_runs),
         reference=SAFETY["reference"],
         bootstrap=SAFETY["bootstrap"],
         seed=SAFETY["seed"],
@@ -139,7 +143,7 @@ rule safety_alignment:
     conda:
         "../envs/core.yaml"
     params:
-        unit=config["regression"]["unit"],
+        unit=REGRESSION["unit"],
         bootstrap=SAFETY["bootstrap"],
         seed=SAFETY["seed"],
     script:

@@ -35,8 +35,8 @@ if SURVEY["aggregated"]:
             "../envs/core.yaml"
         params:
             # A re-analysis takes its items from the imported table: any may be there, none must.
-            kept_items=list(ITEMS if JUDGED_IMPORT else SCORED_ITEMS),
-            required_items=[] if JUDGED_IMPORT else list(SCORED_ITEMS),
+            kept_items=list(ITEMS if STUDY.imported else SCORED_ITEMS),
+            required_items=[] if STUDY.imported else list(SCORED_ITEMS),
             countries=SURVEY["countries"],
         script:
             "../workflow/scripts/aggregated_ground_truth.py"
@@ -94,7 +94,7 @@ if SURVEY["ceiling"] or SURVEY["aggregated"]:
             "../envs/core.yaml"
         params:
             countries=SURVEY["countries"],
-            languages=LANGUAGES,
+            languages=STUDY.languages,
         script:
             "../workflow/scripts/survey_ceiling.py"
 

@@ -2,7 +2,7 @@
 # English by translation.translator and scored by back-translation (see culturalign.translate).
 
 
-if TRANSLATED_LANGUAGES:
+if STUDY.translated:
 
     localrules:
         translate,
@@ -23,14 +23,14 @@ if TRANSLATED_LANGUAGES:
         benchmark:
             "results/benchmarks/translate/{language}.tsv"
         wildcard_constraints:
-            language="|".join(TRANSLATED_LANGUAGES),
+            language=alternatives(STUDY.translated),
         conda:
             "../envs/core.yaml"
         resources:
-            api_requests=requests_in_flight(TRANSLATOR),
+            api_requests=STUDY.requests_in_flight(config["translation"]["translator"]),
         params:
-            translator=TRANSLATOR,
-            settings=MODELS[TRANSLATOR],
+            translator=config["translation"]["translator"],
+            settings=STUDY.models[config["translation"]["translator"]],
             min_chrf=config["translation"]["min_chrf"],
             max_attempts=config["translation"]["max_attempts"],
             cache=COMPLETION_CACHE,

@@ -1,12 +1,39 @@
+import hashlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 
 from culturalign.items import load_items
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def snakemake_command(study, *arguments):
+    return [
+        sys.executable, "-m", "snakemake",
+        "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(study),
+        "--configfile", str(study / "config.yaml"),
+        "--cores", "2",
+        *arguments,
+    ]  # fmt: skip
+
+
+def snakemake(study, *arguments, config=None):
+    if config is not None:
+        (study / "config.yaml").write_text(yaml.safe_dump(config))
+    return subprocess.run(snakemake_command(study, *arguments), capture_output=True, text=True, timeout=600)
+
+
+def unit_draw(*parts) -> float:
+    """A reproducible number in [0, 1) from text: the fake models' coin."""
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()
+    return int(digest[:12], 16) / 16**12
 
 
 @pytest.fixture(autouse=True)

@@ -45,7 +45,7 @@ def synthetic(**extra):
         (synthetic(prompts_per_seed=0), r"prompts_per_seed: 0 is less than the minimum of 1"),
         (
             synthetic(models={"gem": {"backend": "gemini", "model": "g"}}),
-            r"models\.gem\.backend: 'gemini' is not one of \['simulated', 'vllm', 'openai'\]",
+            r"models\.gem\.backend: 'gemini' is not one of the backends \['openai', 'simulated', 'vllm'\]",
         ),
         (
             synthetic(models={"sim": {"backend": "simulated"}}),

@@ -5,7 +5,8 @@ import shutil
 
 import polars as pl
 import pytest
-from test_workflow import snakemake
+
+from conftest import snakemake
 
 LANGUAGES = ["da", "nl", "pt"]
 SEEDS = [0, 1]

@@ -11,9 +11,8 @@ from collections import Counter
 import polars as pl
 import pytest
 from openai_server import FakeOpenAI
-from test_workflow import snakemake
 
-from conftest import REPO
+from conftest import REPO, snakemake
 from culturalign.items import load_items
 from culturalign.judge import SimulatedReader
 from culturalign.llm_judge import LABELS_SCHEMA, judge_parameters, parse_judgement

@@ -13,8 +13,8 @@ import pytest
 from openai_server import FakeOpenAI
 from test_llm_judge import StanceJudges, unit_draw
 from test_translate import ENGLISH, BackwardsTranslator
-from test_workflow import snakemake
 
+from conftest import snakemake
 from culturalign.language_id import identify_language
 
 KEY = "sk-new-language"

@@ -6,8 +6,8 @@ import pytest
 from openai_server import FakeOpenAI
 from test_openai_backend import KEY, requests_for
 
+from culturalign.backends import create_backend
 from culturalign.backends.openai_api import BackendError
-from culturalign.backends.openai_batch import OpenAIBatchBackend
 from culturalign.cache import CompletionCache
 from culturalign.generate import generate_responses
 
@@ -15,12 +15,12 @@ FAST = {"poll_seconds": 0.02}
 
 
 def batch_backend(server, state, **settings):
-    return OpenAIBatchBackend(
+    return create_backend(
         "gpt-batch",
         {"backend": "openai", "batch": True, "model": "gpt-test", "base_url": server.base_url}
         | FAST
         | settings,
-        state,
+        batch_state=state,
     )
 
 

@@ -4,7 +4,9 @@ aggregates; the runs already done are not touched."""
 import re
 
 import pytest
-from test_workflow import snakemake
+import yaml
+
+from conftest import snakemake
 
 BASE = {
     "survey": {
@@ -64,7 +66,7 @@ def study(tmp_path_factory):
     return folder
 
 
-def planned(folder, config) -> dict[str, int]:
+def planned(folder, config=None) -> dict[str, int]:
     result = snakemake(folder, "--dry-run", config=config)
     assert result.returncode == 0, result.stderr[-3000:]
     table = result.stdout.split("Job stats:", 1)[1] if "Job stats:" in result.stdout else ""
@@ -107,3 +109,31 @@ def test_a_new_seed_plans_its_prompts_runs_and_the_aggregates(study):
     config = BASE | {"seeds": [0, 1, 2]}
     runs = 3 * 2  # three models, two languages
     assert planned(study, config) == {"prompts": 2} | dict.fromkeys(PER_RUN, runs) | AGGREGATES
+
+
+def reversed_keys(value):
+    """`value` with every mapping's keys in reverse sorted order: the same study, laid out otherwise."""
+    if isinstance(value, dict):
+        return {key: reversed_keys(value[key]) for key in sorted(value, reverse=True)}
+    return value
+
+
+def test_reordered_keys_plan_nothing(study):
+    (study / "config.yaml").write_text(yaml.safe_dump(reversed_keys(BASE), sort_keys=False))
+    assert planned(study) == {}
+
+
+def test_a_reformatted_file_with_comments_plans_nothing(study):
+    text = "# the same study, in flow style\n" + yaml.safe_dump(BASE, default_flow_style=True, width=60)
+    (study / "config.yaml").write_text(text)
+    assert planned(study) == {}
+
+
+def test_a_new_model_in_a_file_laid_out_otherwise_plans_only_its_runs(study):
+    # the study ran from a file with sorted keys (yaml.safe_dump); the user's file orders them otherwise
+    extra = {"backend": "simulated", "respondent": "population", "population": "US"}
+    config = BASE | {"models": BASE["models"] | {"us": extra | {"capability": {"en": 0.6, "da": 0.5}}}}
+    (study / "config.yaml").write_text(yaml.safe_dump(reversed_keys(config), sort_keys=False))
+    assert planned(study) == dict.fromkeys(PER_RUN, 4) | AGGREGATES | SAFETY_AGGREGATES | {
+        "safety_generate": 4
+    }

@@ -13,9 +13,8 @@ import polars as pl
 import pytest
 import yaml
 from openai_server import FakeOpenAI
-from test_workflow import snakemake, snakemake_command
 
-from conftest import REPO
+from conftest import REPO, snakemake, snakemake_command
 
 KEY = "sk-culturalign-test-9f8e7d6c5b4a"
 API_MODEL = "gpt-4o-mini-2024-07-18"  # priced in resources/prices.csv: 0.15 / 0.60 USD per million

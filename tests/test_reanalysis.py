@@ -6,7 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 from scipy import stats
-from test_workflow import snakemake
+
+from conftest import snakemake
 
 ITEMS = ["d059", "e035", "f118", "f120", "f121", "e069_04", "e069_20", "h010"]
 COUNTRIES = ["US", "DK", "NL"]

@@ -7,9 +7,8 @@ has no row for another, and no uniform model."""
 import numpy as np
 import polars as pl
 import pytest
-from test_workflow import snakemake
 
-from conftest import REPO
+from conftest import REPO, snakemake
 from culturalign.items import load_items, select_items
 
 SCORED = sorted(select_items(load_items(REPO / "resources" / "items.yaml"), "scored"))

@@ -17,9 +17,8 @@ import polars as pl
 import pytest
 import yaml
 from openai_server import FakeOpenAI
-from test_workflow import snakemake
 
-from conftest import REPO
+from conftest import REPO, snakemake
 from culturalign.phrase_bank import load_phrase_banks
 from culturalign.safety_judge import LABEL_SCHEMA, SafetyReader
 

@@ -13,8 +13,7 @@ import polars as pl
 import pytest
 import yaml
 from slurm_cluster import slurm_cluster, unavailable
-from test_vllm_backend import ENGINE, ENVIRONMENT, OFFLINE
-from test_vllm_workflow import run
+from vllm_venv import ENGINE, ENVIRONMENT, OFFLINE, run
 
 from conftest import REPO
 

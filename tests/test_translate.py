@@ -11,9 +11,8 @@ import polars as pl
 import pytest
 import yaml
 from openai_server import FakeOpenAI, numbered_list
-from test_workflow import snakemake
 
-from conftest import REPO
+from conftest import REPO, snakemake
 from culturalign.backends import create_backend
 from culturalign.cache import CompletionCache
 from culturalign.config import ConfigError, apply_schema, check_config

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from vllm_venv import ENGINE, ENVIRONMENT, OFFLINE
 
 from conftest import REPO
 
@@ -21,9 +22,6 @@ LANGUAGES = {
     "da": ("Hvor vigtig er familien i dit liv?", "Arbejde er en pligt over for samfundet."),
 }
 SEEDS = (1, 2)
-ENGINE = {"max_model_len": 512, "dtype": "float32", "enforce_eager": True}
-ENVIRONMENT = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
-OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
 def prompts(language: str):

@@ -3,13 +3,11 @@
 seeds; a language added later is generated alone, and the runs already done stay done."""
 
 import json
-import os
-import subprocess
 
 import polars as pl
 import pytest
 import yaml
-from test_vllm_backend import ENGINE, ENVIRONMENT, OFFLINE
+from vllm_venv import ENGINE, run
 
 from conftest import REPO
 
@@ -34,17 +32,6 @@ def python():
     from vllm_venv import vllm_python
 
     return vllm_python(REPO)
-
-
-def run(python, *arguments, **options):
-    return subprocess.run(
-        [str(python), *map(str, arguments)],
-        env=ENVIRONMENT | dict(os.environ) | OFFLINE,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        **options,
-    )
 
 
 def snakemake(python, study, languages):

@@ -1,31 +1,9 @@
 """The real DAG, run by Snakemake in temporary study folders, as a user runs it."""
 
-import subprocess
-import sys
-
 import polars as pl
 import pytest
-import yaml
 
-from conftest import REPO
-
-
-def snakemake_command(study, *arguments):
-    return [
-        sys.executable, "-m", "snakemake",
-        "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(study),
-        "--configfile", str(study / "config.yaml"),
-        "--cores", "2",
-        *arguments,
-    ]  # fmt: skip
-
-
-def snakemake(study, *arguments, config=None):
-    if config is not None:
-        (study / "config.yaml").write_text(yaml.safe_dump(config))
-    return subprocess.run(snakemake_command(study, *arguments), capture_output=True, text=True, timeout=600)
-
+from conftest import snakemake
 
 SMALL_DEMO = {
     "survey": {

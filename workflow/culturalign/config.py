@@ -9,6 +9,7 @@ import jsonschema
 import polars as pl
 import pycountry
 
+from culturalign.backends import backend_class, backend_names
 from culturalign.backends.simulated import GLOBAL, NATIVE, UNIFORM
 from culturalign.items import Item
 from culturalign.phrase_bank import available_languages, phrase_bank_problems
@@ -83,6 +84,11 @@ def check_config(config: dict, items: dict[str, Item], resources: str | Path, so
 
 
 def _problems(config: dict, items: dict[str, Item], resources: Path) -> Iterator[str]:
+    unknown_backends = list(_backend_problems(config["models"]))
+    if unknown_backends:
+        # every later check asks a model's backend what it is
+        yield from unknown_backends
+        return
     survey = config["survey"]
     # Country codes are the survey's own (cntry_AN spells Northern Ireland NIR): whether each has
     # respondents is checked against the survey source below, or in the ingest job for microdata.
@@ -108,7 +114,7 @@ def _problems(config: dict, items: dict[str, Item], resources: Path) -> Iterator
         selected = {key: items[key] for key in item_keys}
         translated = translated_languages(resources, config["languages"], config["translation"]["translator"])
         yield from prompt_bank_problems(resources, config["languages"], selected, translated)
-        if any(model["backend"] == "simulated" for model in config["models"].values()):
+        if any(backend_class(model["backend"]).simulated for model in config["models"].values()):
             # A language without a phrase bank is one simulated respondents do not answer in.
             banked = [
                 language for language in config["languages"] if language in available_languages(resources)
@@ -134,6 +140,13 @@ def _regression_problems(config: dict) -> Iterator[str]:
         absent = [country for country in [*natives, "US"] if country not in countries]
         if language in config["languages"] and absent:
             yield f"regression.rq2.native_countries.{language}: {absent} not in survey.countries"
+
+
+def _backend_problems(models: dict) -> Iterator[str]:
+    configurable = backend_names()
+    for slug, model in models.items():
+        if model["backend"] not in configurable:
+            yield f"models.{slug}.backend: {model['backend']!r} is not one of the backends {configurable}"
 
 
 def _model_problems(config: dict, countries: list[str]) -> Iterator[str]:
@@ -196,15 +209,19 @@ def _safety_problems(config: dict) -> Iterator[str]:
 
 
 def _tool_model_problems(key: str, slug: str, models: dict, offline: bool = False) -> Iterator[str]:
-    """A judge or translator is a model under models that runs through the openai backend; a
-    judge may also run offline on vLLM (`offline`)."""
-    allowed = ("openai", "vllm") if offline else ("openai",)
+    """A judge or translator is a real model under models reached through an API; a judge may
+    also run as one job over all it reads (`offline`, vLLM)."""
+
+    def allowed(backend) -> bool:
+        return backend.serves_as_tool and (offline or not backend.one_job_per_model)
+
     if slug not in models:
         yield f"{key}: {slug!r} is not a model slug under models"
-    elif models[slug]["backend"] not in allowed:
+    elif not allowed(backend_class(models[slug]["backend"])):
         yield (
-            f"{key}: {slug!r} has backend {models[slug]['backend']!r}; it must be one of {list(allowed)} "
-            f"(serve an open-weight model with `vllm serve` and give its base_url, or run it with vllm)"
+            f"{key}: {slug!r} has backend {models[slug]['backend']!r}; it must be one of "
+            f"{backend_names(allowed)} (serve an open-weight model with `vllm serve` and give its "
+            "base_url, or run it with vllm)"
         )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from culturalign.backends import Backend, Completion, GenerationRequest, create_backend
+from culturalign.backends import Backend, Completion, GenerationRequest, backend_class, create_backend
 from culturalign.cache import CompletionCache, request_key
 from culturalign.phrase_bank import load_phrase_banks
 
@@ -141,26 +141,27 @@ def answer_run(
     batch_state: str | Path | None = None,
     answer_languages: dict[str, str] | None = None,
 ) -> tuple[pl.DataFrame, float]:
-    """One run's responses through its model's backend, and the seconds spent generating. Real
-    models' completions are cached the moment they arrive; simulated answers are free and
-    reproducible, so not cached. A vLLM model's one job already generated and cached every run's
-    completions: its `manifest` says which ones of `run` were new, and how long they took."""
-    simulated = settings["backend"] == "simulated"
-    if settings["backend"] == "vllm":
+    """One run's responses through its model's backend, and the seconds spent generating.
+    Completions are cached the moment they arrive, unless the backend's answers are free and
+    reproducible (simulated respondents). When one job answers all of a model's runs (vLLM), it
+    already generated and cached them: its `manifest` says which ones of `run` were new, and how
+    long they took."""
+    kind = backend_class(settings["backend"])
+    if kind.one_job_per_model:
         backend = StoredOnly(str(manifest))
     else:
         backend = create_backend(
             model,
             settings,
-            phrase_banks=load_phrase_banks(phrase_banks) if simulated else None,
-            ground_truth=pl.read_parquet(ground_truth) if simulated and ground_truth else None,
+            phrase_banks=load_phrase_banks(phrase_banks) if kind.simulated else None,
+            ground_truth=pl.read_parquet(ground_truth) if kind.simulated and ground_truth else None,
             batch_state=batch_state,
             answer_languages=answer_languages,
         )
     responses, seconds = generate_responses(
-        requests, backend, None if simulated else CompletionCache(cache_path)
+        requests, backend, CompletionCache(cache_path) if kind.cached else None
     )
-    if settings["backend"] == "vllm":
+    if kind.one_job_per_model:
         generated = json.loads(Path(manifest).read_text()).get(run, {})
         responses = with_fresh(responses, requests, set(generated.get("fresh", [])))
         seconds = generated.get("seconds", 0.0)

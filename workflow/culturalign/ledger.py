@@ -4,7 +4,8 @@ from pathlib import Path
 
 import polars as pl
 
-BATCH_DISCOUNT = 0.5  # the Batch API bills half the direct price
+from culturalign.backends import backend_class
+
 LEDGER_SCHEMA = {
     "stage": pl.String,
     "model": pl.String,
@@ -30,16 +31,23 @@ def load_prices(path: str | Path) -> dict[str, tuple[float, float]]:
     }
 
 
-def cost_usd(
-    prompt_tokens: int, completion_tokens: int, price: tuple[float, float] | None, batch: bool
-) -> float | None:
-    """Dollars for the tokens at a model's price per million (the Batch API at its discount);
-    None without a price."""
+def model_price(settings: dict, prices_path: str | Path) -> tuple[float, float] | None:
+    """USD per million input and output tokens that this model pays: the price table's rate for
+    its API model name at its backend's share (the Batch API pays half). None when its backend
+    costs nothing per token (simulated respondents, own GPUs) or the table lacks the model."""
+    backend = backend_class(settings["backend"])
+    rate = load_prices(prices_path).get(settings.get("model", "")) if backend.priced else None
+    if rate is None:
+        return None
+    factor = backend.price_factor(settings)
+    return rate[0] * factor, rate[1] * factor
+
+
+def cost_usd(prompt_tokens: int, completion_tokens: int, price: tuple[float, float] | None) -> float | None:
+    """Dollars for the tokens at a price per million tokens; None without a price."""
     if price is None:
         return None
-    return (
-        (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6 * (BATCH_DISCOUNT if batch else 1.0)
-    )
+    return (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6
 
 
 def ledger_row(
@@ -51,14 +59,13 @@ def ledger_row(
     seed: int,
     seconds: float,
     price: tuple[float, float] | None,
-    batch: bool = False,
 ) -> pl.DataFrame:
     """One ledger row for one run. Tokens and cost count the requests sent in this run; cache hits
     cost nothing. Without a price (simulated respondents, own GPUs, unknown model) the cost is null."""
     sent = responses.filter(~pl.col("cached"))
     prompt_tokens = int(sent["prompt_tokens"].sum())
     completion_tokens = int(sent["completion_tokens"].sum())
-    cost = cost_usd(prompt_tokens, completion_tokens, price, batch)
+    cost = cost_usd(prompt_tokens, completion_tokens, price)
     return pl.DataFrame(
         [
             {
@@ -89,9 +96,7 @@ def generation_ledger(
     seed: int | None,
     seconds: float,
 ) -> pl.DataFrame:
-    """The ledger row of one model's generation run, priced from the price table (simulated
-    answers cost nothing; a model not in the table has no price)."""
-    simulated = settings["backend"] == "simulated"
+    """The ledger row of one model's generation run, priced by `model_price`."""
     return ledger_row(
         responses,
         stage=stage,
@@ -99,8 +104,7 @@ def generation_ledger(
         language=language,
         seed=seed,
         seconds=seconds,
-        price=None if simulated else load_prices(prices_path).get(settings.get("model", "")),
-        batch=settings.get("batch", False),
+        price=model_price(settings, prices_path),
     )
 
 
@@ -149,7 +153,7 @@ def estimate_run(
     )
     per_request = max_tokens if typical_completion is None else min(max_tokens, typical_completion)
     completion_tokens = round(per_request * len(requests))
-    cost = cost_usd(prompt_tokens, completion_tokens, price, batch)
+    cost = cost_usd(prompt_tokens, completion_tokens, price)
     return pl.DataFrame(
         [
             {

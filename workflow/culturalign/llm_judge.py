@@ -17,7 +17,7 @@ from pathlib import Path
 import jinja2
 import polars as pl
 
-from culturalign.backends import Backend, GenerationRequest
+from culturalign.backends import Backend, GenerationRequest, backend_class
 from culturalign.cache import CompletionCache
 from culturalign.generate import RESPONSE_SCHEMA, generate_responses, keyed_request
 from culturalign.items import Item
@@ -89,7 +89,7 @@ def judge_request(
     return keyed_request(
         settings,
         template.render(pro=item.pro, con=item.con, response=text, statements=statements),
-        judge_parameters(len(statements) if settings["backend"] == "vllm" else None),
+        judge_parameters(len(statements) if backend_class(settings["backend"]).fixed_label_count else None),
         f"judge/attempt-{attempt}",
         prompt_id=prompt_id,
         item=item.key,
@@ -268,6 +268,5 @@ def judge_run(
         seed=seed,
         seconds=seconds,
         price=price,
-        batch=settings.get("batch", False),
     )
     return labels, ledger

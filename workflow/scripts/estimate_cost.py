@@ -2,18 +2,18 @@ from pathlib import Path
 
 import polars as pl
 
+from culturalign.backends import backend_class
 from culturalign.cache import CompletionCache
 from culturalign.generate import run_requests, sampling_parameters, uncached
-from culturalign.ledger import estimate_run, load_prices, observed_completion_tokens
+from culturalign.ledger import estimate_run, model_price, observed_completion_tokens
 from culturalign.logs import script_log
 
 with script_log(snakemake.log[0]) as log:
     params = snakemake.params
-    prices = load_prices(snakemake.input.prices)
     cache = CompletionCache(params.cache)
     rows = []
     for slug, settings in params.models.items():
-        if settings["backend"] == "simulated":
+        if backend_class(settings["backend"]).simulated:
             continue
         history = [pl.read_csv(path) for path in Path("results/ledger/generate", slug).glob("*/*.csv")]
         typical = observed_completion_tokens(history)
@@ -31,7 +31,7 @@ with script_log(snakemake.log[0]) as log:
                     seed=seed,
                     max_tokens=max_tokens,
                     typical_completion=typical,
-                    price=prices.get(settings["model"]),
+                    price=model_price(settings, snakemake.input.prices),
                     batch=settings.get("batch", False),
                 )
             )

@@ -26,7 +26,7 @@ with script_log(snakemake.log[0]) as log:
         run=f"{language}/{seed}",
         phrase_banks=inputs.get("phrase_banks", []),
         ground_truth=inputs.get("ground_truth"),
-        batch_state=params.state.format(model=model, language=language, seed=seed),
+        batch_state=params.state,
     )
     log.info(
         "%d responses: %d from the cache, %d failed",

@@ -3,7 +3,7 @@ import polars as pl
 from culturalign.backends import create_backend
 from culturalign.cache import CompletionCache
 from culturalign.items import load_items
-from culturalign.ledger import load_prices
+from culturalign.ledger import model_price
 from culturalign.llm_judge import judge_run, load_judge_template
 from culturalign.logs import script_log
 
@@ -22,7 +22,7 @@ with script_log(snakemake.log[0]) as log:
         seed=int(wildcards.seed),
         min_statements=params.min_statements,
         language_from=params.language_from,
-        price=load_prices(inputs.prices).get(params.settings["model"]),
+        price=model_price(params.settings, inputs.prices),
         log=log,
     )
     labels.write_parquet(snakemake.output.labels)

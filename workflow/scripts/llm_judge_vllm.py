@@ -1,7 +1,6 @@
-import polars as pl
-
 from culturalign.backends import create_backend
 from culturalign.cache import CompletionCache
+from culturalign.io import read_runs
 from culturalign.items import load_items
 from culturalign.llm_judge import judge_run, load_judge_template
 from culturalign.logs import script_log
@@ -18,20 +17,18 @@ if __name__ == "__main__":  # vLLM starts worker processes that re-import this s
         backend = create_backend(judge, params.settings)
         items, template = load_items(inputs.item_bank), load_judge_template(inputs.template)
         cache = CompletionCache(params.cache)
-        for (model, language, seed), responses, labels_path, ledger_path in zip(
-            params.runs, inputs.responses, snakemake.output.labels, snakemake.output.ledger, strict=True
+        for (run, responses), labels_path, ledger_path in zip(
+            read_runs(inputs.responses, params.runs), outputs.labels, outputs.ledger, strict=True
         ):
             labels, ledger = judge_run(
-                pl.read_parquet(responses),
+                responses,
                 items,
                 template,
                 backend,
                 cache,
                 judge=judge,
                 settings=params.settings,
-                model=model,
-                language=language,
-                seed=seed,
+                **run,
                 min_statements=params.min_statements,
                 language_from=params.language_from,
                 price=None,

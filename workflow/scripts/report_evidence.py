@@ -2,23 +2,19 @@ from pathlib import Path
 
 import polars as pl
 
+from culturalign.io import stack_runs
 from culturalign.items import load_items
 from culturalign.logs import script_log
 from culturalign.report import evidence_page, evidence_sample, native_scores
 
 with script_log(snakemake.log[0]) as log:
     inputs, params = snakemake.input, snakemake.params
-
-    def runs(paths: list[str]) -> pl.DataFrame:
-        return pl.concat(
-            pl.read_parquet(path).with_columns(
-                pl.lit(model).alias("model"), pl.lit(language).alias("language"), pl.lit(seed).alias("seed")
-            )
-            for (model, language, seed), path in zip(params.runs, paths, strict=True)
-        )
-
     sample = evidence_sample(
-        runs(inputs.judged), runs(inputs.responses), params.kept, params.filtered, params.seed
+        stack_runs(inputs.judged, params.runs),
+        stack_runs(inputs.responses, params.runs),
+        params.kept,
+        params.filtered,
+        params.seed,
     )
     scores = native_scores(
         pl.read_parquet(inputs.alignment),

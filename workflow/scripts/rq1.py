@@ -1,5 +1,6 @@
 import polars as pl
 
+from culturalign.io import read_runs
 from culturalign.logs import script_log
 from culturalign.regression import (
     COEFFICIENT_COLUMNS,
@@ -34,9 +35,9 @@ with script_log(snakemake.log[0]) as log:
     if params.observations == "bootstrap":
         cells = set(data.select("model", "language").iter_rows())
         runs = [
-            (model, language, seed, pl.read_parquet(path))
-            for (model, language, seed), path in zip(params.runs, snakemake.input.polarity, strict=True)
-            if (model, language) in cells
+            (run["model"], run["language"], run["seed"], polarity)
+            for run, polarity in read_runs(snakemake.input.polarity, params.runs)
+            if (run["model"], run["language"]) in cells
         ]
         ground_truth = pl.read_parquet(snakemake.input.ground_truth)
         data = rq1_bootstrap_observations(

@@ -1,5 +1,6 @@
 import polars as pl
 
+from culturalign.io import read_runs
 from culturalign.logs import script_log
 from culturalign.regression import (
     RQ2_ANALYTIC_NULL,
@@ -14,8 +15,8 @@ with script_log(snakemake.log[0]) as log:
     params = snakemake.params
     ground_truth = pl.read_parquet(snakemake.input.ground_truth)
     runs = [
-        (model, language, seed, pl.read_parquet(path))
-        for (model, language, seed), path in zip(params.runs, snakemake.input.polarity, strict=True)
+        (run["model"], run["language"], run["seed"], polarity)
+        for run, polarity in read_runs(snakemake.input.polarity, params.runs)
     ]
     rq2 = rq2_alignment(
         runs, ground_truth, params.native_countries, params.unit, params.resamples, params.bootstrap_seed

@@ -5,8 +5,9 @@ import polars as pl
 
 from culturalign.backends import create_backend
 from culturalign.cache import CompletionCache
+from culturalign.io import read_runs
 from culturalign.language_id import identify_language
-from culturalign.ledger import ledger_row, load_prices
+from culturalign.ledger import ledger_row, model_price
 from culturalign.llm_judge import load_judge_template
 from culturalign.logs import script_log
 from culturalign.phrase_bank import load_phrase_banks
@@ -23,8 +24,8 @@ if __name__ == "__main__":  # vLLM starts worker processes that re-import this s
         params, inputs, outputs = snakemake.params, snakemake.input, snakemake.output
         phrases = {Path(path).stem: load_refusal_phrases(path) for path in inputs.safety_sets}
         runs = [
-            SafetyRun(model, language, attack, pl.read_parquet(path))
-            for (model, language, attack), path in zip(params.runs, inputs.responses, strict=True)
+            SafetyRun(**run, responses=responses)
+            for run, responses in read_runs(inputs.responses, params.runs)
         ]
         if params.judge:
             settings = params.settings
@@ -45,7 +46,7 @@ if __name__ == "__main__":  # vLLM starts worker processes that re-import this s
             )
             seconds = time.perf_counter() - started
             calls_in_all = sum(calls.height for _, calls in judged) or 1
-            price = load_prices(inputs.prices).get(settings.get("model", ""))
+            price = model_price(settings, inputs.prices)
             for run, (_, calls), path in zip(runs, judged, outputs.ledger, strict=True):
                 ledger_row(
                     calls,
@@ -55,7 +56,6 @@ if __name__ == "__main__":  # vLLM starts worker processes that re-import this s
                     seed=None,
                     seconds=seconds * calls.height / calls_in_all,
                     price=price,
-                    batch=settings.get("batch", False),
                 ).write_csv(path)
             tables = [table for table, _ in judged]
         else:

@@ -1,17 +1,11 @@
-import polars as pl
-
+from culturalign.io import stack_runs
 from culturalign.logs import script_log
 from culturalign.safety_judge import judge_agreement_by_language
 from culturalign.safety_rates import language_gaps, safety_rates, with_pooled_attacks
 
 with script_log(snakemake.log[0]) as log:
     params = snakemake.params
-    judged = pl.concat(
-        [
-            pl.read_parquet(path).with_columns(model=pl.lit(model), language=pl.lit(language))
-            for (model, language, _), path in zip(params.runs, snakemake.input.judged, strict=True)
-        ]
-    )
+    judged = stack_runs(snakemake.input.judged, params.runs)
     unlabelled = judged["label"].is_null().sum()
     log.info("%d safety answers, %d without a label (they count for no rate)", judged.height, unlabelled)
     answers = with_pooled_attacks(judged)

@@ -3,7 +3,7 @@ import time
 from culturalign.backends import create_backend
 from culturalign.cache import CompletionCache
 from culturalign.items import load_items
-from culturalign.ledger import ledger_row, load_prices
+from culturalign.ledger import ledger_row, model_price
 from culturalign.logs import script_log
 from culturalign.prompts import load_prompt_bank
 from culturalign.translate import (
@@ -63,6 +63,5 @@ with script_log(snakemake.log[0]) as log:
         language=language,
         seed=0,
         seconds=seconds,
-        price=load_prices(inputs.prices).get(settings["model"]),
-        batch=settings.get("batch", False),
+        price=model_price(settings, inputs.prices),
     ).write_csv(output.ledger)

@@ -1,52 +1,53 @@
-"""Model backends behind one small interface: a list of requests in, a list of completions out.
+"""Model backends: a registry of classes that declare what they are (see base.Backend).
 
-Each provider lives in its own module; `create_backend` picks one from a model's config."""
+Each provider lives in its own module and registers itself with `@backend("name")`; the built-in
+ones are imported the first time they are asked for, so that reading a trait never loads an SDK."""
 
-from pathlib import Path
+import importlib
 
-import polars as pl
+from culturalign.backends.base import REGISTRY, Backend, Completion, GenerationRequest, Record, backend
 
-from culturalign.backends.base import Backend, Completion, GenerationRequest
-from culturalign.phrase_bank import PhraseBank
+__all__ = [
+    "Backend",
+    "Completion",
+    "GenerationRequest",
+    "Record",
+    "backend",
+    "backend_class",
+    "backend_names",
+    "create_backend",
+]
 
-__all__ = ["Backend", "Completion", "GenerationRequest", "create_backend"]
+BUILT_IN = {
+    "simulated": "culturalign.backends.simulated",
+    "openai": "culturalign.backends.openai_api",
+    "vllm": "culturalign.backends.vllm_offline",
+    "imported": "culturalign.backends.imported",
+}
 
 
-def create_backend(
-    slug: str,
-    settings: dict,
-    *,
-    phrase_banks: dict[str, PhraseBank] | None = None,
-    ground_truth: pl.DataFrame | None = None,
-    batch_state: str | Path | None = None,
-    answer_languages: dict[str, str] | None = None,
-) -> Backend:
-    """The backend a model's settings (its entry under `models:`) ask for; simulated respondents
-    need the phrase banks they write from, the survey populations they reproduce and the language
-    each prompt language's `other_language` attack asks for; a vLLM model
-    is split across its `gpus` GPUs; a Batch API model keeps its batches in `batch_state`."""
-    if settings["backend"] == "simulated":
-        from culturalign.backends.simulated import SimulatedRespondent
+class UnknownBackend(ValueError):
+    """A `backend:` that no module registers."""
 
-        return SimulatedRespondent(
-            slug,
-            settings,
-            banks=phrase_banks or {},
-            ground_truth=ground_truth,
-            answer_languages=answer_languages,
-        )
-    if settings["backend"] == "openai" and settings.get("batch", False):
-        from culturalign.backends.openai_batch import OpenAIBatchBackend
 
-        if batch_state is None:
-            raise ValueError(f"models.{slug}: the Batch API needs a state file")
-        return OpenAIBatchBackend(slug, settings, batch_state)
-    if settings["backend"] == "openai":
-        from culturalign.backends.openai_api import OpenAIBackend
+def backend_class(name: str) -> type[Backend]:
+    """The class registered under `name`."""
+    if name not in REGISTRY and name in BUILT_IN:
+        importlib.import_module(BUILT_IN[name])
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise UnknownBackend(f"unknown backend {name!r}; known backends: {backend_names()}") from None
 
-        return OpenAIBackend(slug, settings)
-    if settings["backend"] == "vllm":
-        from culturalign.backends.vllm_offline import VLLMBackend
 
-        return VLLMBackend(slug, settings)
-    raise NotImplementedError(f"models.{slug}: the {settings['backend']} backend is not available yet")
+def backend_names(where=lambda cls: cls.configurable) -> list[str]:
+    """The names of the registered backends (built-in ones included) whose class satisfies `where`."""
+    for module in BUILT_IN.values():
+        importlib.import_module(module)
+    return sorted(name for name, cls in REGISTRY.items() if where(cls))
+
+
+def create_backend(slug: str, settings: dict, **context) -> Backend:
+    """The backend a model's settings (its entry under `models:`) ask for; `context` holds what
+    some backends need to run (see Backend.create)."""
+    return backend_class(settings["backend"]).create(slug, settings, **context)

@@ -13,11 +13,23 @@ import logging
 import os
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from culturalign.backends.base import Completion, GenerationRequest
+from culturalign.backends.base import Backend, Completion, GenerationRequest, backend
 from culturalign.logs import LogProgress
 
-DEFAULTS = {"concurrency": 16, "max_retries": 6, "timeout": 120.0, "max_failure_fraction": 0.05}
+DEFAULTS = {
+    "concurrency": 16,
+    "max_retries": 6,
+    "timeout": 120.0,
+    "max_failure_fraction": 0.05,
+    "batch_max_requests": 50_000,
+    "batch_max_bytes": 190_000_000,  # under the Batch API's 200 MB per input file
+    "poll_seconds": 60.0,
+    "max_wait_hours": 25.0,
+    "max_resubmits": 2,
+}
+BATCH_PRICE_FACTOR = 0.5  # the Batch API bills half the direct price
 log = logging.getLogger("culturalign")
 
 
@@ -43,18 +55,89 @@ def refusal(slug: str, model: str, endpoint: str, key_variable: str, failure) ->
     )
 
 
-class OpenAIBackend:
-    def __init__(self, slug: str, settings: dict):
-        self.slug = slug
-        self.model = settings["model"]
-        self.base_url = settings.get("base_url")
-        self.endpoint = self.base_url or "api.openai.com"
-        self.key_variable = settings.get("api_key_env", "OPENAI_API_KEY")
+@dataclass(frozen=True)
+class OpenAISettings:
+    """A model's settings for the OpenAI API, direct or through the Batch API, with defaults."""
+
+    slug: str
+    model: str
+    base_url: str | None
+    key_variable: str
+    batch: bool
+    concurrency: int
+    max_retries: int
+    timeout: float
+    max_failure_fraction: float
+    batch_max_requests: int
+    batch_max_bytes: int
+    poll_seconds: float
+    max_wait_hours: float
+    max_resubmits: int
+
+    @classmethod
+    def parse(cls, slug: str, settings: dict) -> "OpenAISettings":
         options = DEFAULTS | {name: settings[name] for name in DEFAULTS if name in settings}
-        self.concurrency = int(options["concurrency"])
-        self.max_retries = int(options["max_retries"])
-        self.timeout = float(options["timeout"])
-        self.max_failure_fraction = float(options["max_failure_fraction"])
+        return cls(
+            slug=slug,
+            model=settings["model"],
+            base_url=settings.get("base_url"),
+            key_variable=settings.get("api_key_env", "OPENAI_API_KEY"),
+            batch=bool(settings.get("batch", False)),
+            concurrency=int(options["concurrency"]),
+            max_retries=int(options["max_retries"]),
+            timeout=float(options["timeout"]),
+            max_failure_fraction=float(options["max_failure_fraction"]),
+            batch_max_requests=int(options["batch_max_requests"]),
+            batch_max_bytes=int(options["batch_max_bytes"]),
+            poll_seconds=float(options["poll_seconds"]),
+            max_wait_hours=float(options["max_wait_hours"]),
+            max_resubmits=int(options["max_resubmits"]),
+        )
+
+    @property
+    def endpoint(self) -> str:
+        return self.base_url or "api.openai.com"
+
+
+@backend("openai")
+class OpenAIBackend(Backend):
+    """Direct calls with bounded concurrency; with `batch: true` the model goes through the Batch
+    API instead (openai_batch.py), which keeps its batches in a state file."""
+
+    @classmethod
+    def create(cls, slug, settings, *, batch_state=None, **_):
+        parsed = OpenAISettings.parse(slug, settings)
+        if not parsed.batch:
+            return cls(parsed)
+        from culturalign.backends.openai_batch import OpenAIBatchBackend
+
+        if batch_state is None:
+            raise ValueError(f"models.{slug}: the Batch API needs a state file")
+        return OpenAIBatchBackend(parsed, batch_state)
+
+    @classmethod
+    def requests_in_flight(cls, settings: dict) -> int:
+        parsed = OpenAISettings.parse("", settings)
+        return 0 if parsed.batch else parsed.concurrency
+
+    @classmethod
+    def submits_ahead(cls, settings: dict) -> bool:
+        return bool(settings.get("batch", False))
+
+    @classmethod
+    def price_factor(cls, settings: dict) -> float:
+        return BATCH_PRICE_FACTOR if settings.get("batch", False) else 1.0
+
+    def __init__(self, settings: OpenAISettings):
+        self.slug = settings.slug
+        self.model = settings.model
+        self.base_url = settings.base_url
+        self.endpoint = settings.endpoint
+        self.key_variable = settings.key_variable
+        self.concurrency = settings.concurrency
+        self.max_retries = settings.max_retries
+        self.timeout = settings.timeout
+        self.max_failure_fraction = settings.max_failure_fraction
 
     def generate(
         self,

@@ -22,33 +22,26 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from culturalign.backends.base import Completion, GenerationRequest
-from culturalign.backends.openai_api import BackendError, api_key, refusal
+from culturalign.backends.openai_api import BackendError, OpenAISettings, api_key, refusal
 
-DEFAULTS = {
-    "batch_max_requests": 50_000,
-    "batch_max_bytes": 190_000_000,  # under the API's 200 MB per input file
-    "poll_seconds": 60.0,
-    "max_wait_hours": 25.0,
-    "max_resubmits": 2,
-    "max_failure_fraction": 0.05,
-}
 FINISHED = {"completed", "expired", "cancelled", "failed"}
 log = logging.getLogger("culturalign")
 
 
 class OpenAIBatchBackend:
-    def __init__(self, slug: str, settings: dict, state_path: str | Path):
-        self.slug = slug
-        self.model = settings["model"]
-        self.base_url = settings.get("base_url")
-        self.key_variable = settings.get("api_key_env", "OPENAI_API_KEY")
-        options = DEFAULTS | {name: settings[name] for name in DEFAULTS if name in settings}
-        self.max_requests = int(options["batch_max_requests"])
-        self.max_bytes = int(options["batch_max_bytes"])
-        self.poll_seconds = float(options["poll_seconds"])
-        self.max_wait_seconds = float(options["max_wait_hours"]) * 3600
-        self.max_resubmits = int(options["max_resubmits"])
-        self.max_failure_fraction = float(options["max_failure_fraction"])
+    """The OpenAI backend of a model with `batch: true` (made by OpenAIBackend.create)."""
+
+    def __init__(self, settings: OpenAISettings, state_path: str | Path):
+        self.slug = settings.slug
+        self.model = settings.model
+        self.base_url = settings.base_url
+        self.key_variable = settings.key_variable
+        self.max_requests = settings.batch_max_requests
+        self.max_bytes = settings.batch_max_bytes
+        self.poll_seconds = settings.poll_seconds
+        self.max_wait_seconds = settings.max_wait_hours * 3600
+        self.max_resubmits = settings.max_resubmits
+        self.max_failure_fraction = settings.max_failure_fraction
         self.state_path = Path(state_path)
         self.state = (
             json.loads(self.state_path.read_text())

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 import polars as pl
 
-from culturalign.backends.base import Completion, GenerationRequest, Record
+from culturalign.backends.base import Backend, Completion, GenerationRequest, Record, backend
 from culturalign.phrase_bank import PhraseBank
 from culturalign.stats import random_stream
 
@@ -48,8 +48,32 @@ def safety_propensities(settings: dict, language: str, attack: str) -> SafetyPro
     return SafetyPropensities(base["refusal"] * kept, base["partial"], base["over_refusal"] * kept)
 
 
-class SimulatedRespondent:
+@backend("simulated")
+class SimulatedRespondent(Backend):
     """`answer_languages` maps a prompt's language to the one its `other_language` attack asks for."""
+
+    simulated = True
+    needs_llm_judge = False
+    priced = False
+    # free and reproducible from its seed: nothing to keep
+    cached = False
+    serves_as_tool = False
+
+    @classmethod
+    def create(cls, slug, settings, *, phrase_banks=None, ground_truth=None, answer_languages=None, **_):
+        return cls(
+            slug,
+            settings,
+            banks=phrase_banks or {},
+            ground_truth=ground_truth,
+            answer_languages=answer_languages,
+        )
+
+    @classmethod
+    def sent_to_llm_judge(cls, settings: dict) -> bool:
+        """A uniform respondent's coin flips buy nothing from a paid judge: the simulated reader
+        reads them for free. Other respondents' answers are the judge's known answers."""
+        return settings.get("respondent") != UNIFORM
 
     def __init__(
         self,

@@ -13,7 +13,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 
-from culturalign.backends.base import Completion, GenerationRequest, Record
+from culturalign.backends.base import Backend, Completion, GenerationRequest, Record, backend
 
 log = logging.getLogger("culturalign")
 
@@ -41,7 +41,14 @@ def sampling_params(request: GenerationRequest):
     return SamplingParams(**parameters)
 
 
-class VLLMBackend:
+@backend("vllm")
+class VLLMBackend(Backend):
+    one_job_per_model = True
+    gpu = True
+    # own GPUs: no price per token
+    priced = False
+    fixed_label_count = True
+
     def __init__(self, slug: str, settings: dict):
         self.slug = slug
         self.model = settings["model"]

@@ -1,0 +1,166 @@
+"""The study plan without Snakemake: which runs exist, which are left out and why, the warnings."""
+
+import copy
+
+import polars as pl
+import pytest
+import yaml
+
+from conftest import REPO
+from culturalign.plan import Run, SafetyRun, Study, plan_study, sort_keys
+from culturalign.safety import ATTACKS
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+DEMO = yaml.safe_load((REPO / "config.yaml").read_text())
+LOCAL = "http://127.0.0.1:9/v1"
+
+
+def planned(config: dict, items) -> Study:
+    study, _ = plan_study(copy.deepcopy(config), SCHEMA, REPO / "resources", "study.yaml", items)
+    return study
+
+
+@pytest.fixture
+def in_repo(monkeypatch):
+    monkeypatch.chdir(REPO)
+
+
+def test_the_demo_plans_every_model_language_and_seed(items, in_repo):
+    study = planned(DEMO, items)
+    assert study.evaluated == ("half-native", "native", "uniform", "us-leaning")
+    assert len(study.runs) == 4 * 4 * 3
+    assert study.runs[0] == Run("half-native", "en", 0)
+    assert study.safety_languages == ("en", "da", "nl", "pt")
+    attacks = {run.attack for run in study.safety_runs}
+    assert attacks == set(ATTACKS)
+    assert len(study.safety_runs) == 4 * 4 * len(ATTACKS)
+    assert study.answer_languages["da"] != "da"
+    assert study.baselines == ("uniform",)
+    assert study.simulated_models == ("half-native", "native", "us-leaning")
+    assert study.warnings == ()
+    assert study.llm_judges == () and study.unjudged_models == ()
+    assert study.safety_reported
+
+
+def test_a_study_of_real_models_without_a_judge_stops_after_generation(items, in_repo):
+    config = {
+        "survey": {"synthetic": {"enabled": True}},
+        "languages": ["en", "da"],
+        "seeds": [0],
+        "models": {"gpt": {"backend": "openai", "model": "gpt-test", "base_url": LOCAL}},
+    }
+    study = planned(config, items)
+    # the uniform-random baseline is added, and read by the simulated reader
+    assert study.evaluated == ("gpt", "uniform")
+    assert study.baselines == ("uniform",)
+    assert study.unjudged_models == ("gpt",)
+    assert study.safety_unjudged_models == ("gpt",)
+    assert not study.safety_reported
+    assert any("gpt need an LLM judge" in warning for warning in study.warnings)
+    assert any("need a safety judge" in warning for warning in study.warnings)
+    assert all(warning.startswith("study.yaml: ") for warning in study.warnings)
+    targets = study.targets(lambda rule: [f"<{rule}>"])
+    assert "results/responses/gpt/da/0.parquet" in targets and "results/ledger.csv" in targets
+    assert "<report_figures>" not in targets and "<rq1>" not in targets
+
+
+def test_a_language_without_a_phrase_bank_or_safety_set_is_left_to_real_models(items, in_repo):
+    config = {
+        "survey": {"synthetic": {"enabled": True}},
+        "languages": ["en", "de"],
+        "seeds": [0, 1],
+        "models": {
+            "gpt": {"backend": "openai", "model": "gpt-test", "base_url": LOCAL},
+            "native": {"backend": "simulated", "respondent": "population", "population": "native"},
+        },
+        "judges": {"primary": "gpt"},
+        "translation": {"translator": "gpt"},
+    }
+    study = planned(config, items)
+    assert study.translated == ("de",)
+    assert Run("gpt", "de", 1) in study.runs
+    assert [run for run in study.runs if run.model == "native"] == [
+        Run("native", "en", 0),
+        Run("native", "en", 1),
+    ]
+    assert study.safety_languages == ("en",)
+    assert SafetyRun("native", "en", "none") in study.safety_runs
+    warnings = "\n".join(study.warnings)
+    assert "simulated respondents have no phrase bank in de" in warnings
+    assert "no safety file" in warnings and "for de" in warnings
+    # the LLM judge reads the real model and the population respondent, not the uniform baseline
+    judged = {run.model for run in study.llm_judged_runs()}
+    assert judged == {"gpt", "native"}
+    assert study.api_judges == ("gpt",) and study.gpu_judges == ()
+
+
+def test_a_judge_on_vllm_reads_all_runs_in_one_job_and_the_safety_judge_follows(items, in_repo):
+    config = {
+        "survey": {"synthetic": {"enabled": True}},
+        "languages": ["en"],
+        "seeds": [0],
+        "models": {
+            "gpt": {"backend": "openai", "model": "gpt-test", "base_url": LOCAL, "batch": True},
+            "judge": {"backend": "vllm", "model": "tiny", "evaluate": False, "gpus": 2},
+            "second": {"backend": "openai", "model": "judge-2", "base_url": LOCAL, "evaluate": False},
+        },
+        "judges": {"primary": "judge", "secondary": ["second"]},
+    }
+    study = planned(config, items)
+    assert study.evaluated == ("gpt", "uniform")
+    assert study.gpu_judges == ("judge",) and study.api_judges == ("second",)
+    assert study.safety_judge == "judge" and study.safety_judge_on_gpu
+    assert study.per_judge_and_run("{judge}:{model}") == ["judge:gpt", "second:gpt"]
+    assert study.backend("gpt").submits_ahead(study.models["gpt"])
+    assert study.backend("gpt").requests_in_flight(study.models["gpt"]) == 0
+    assert study.backend("second").requests_in_flight(study.models["second"]) == 16
+
+
+def test_the_plan_does_not_depend_on_the_order_of_keys(items, in_repo):
+    reordered = yaml.safe_load(yaml.safe_dump(DEMO, sort_keys=False))
+    reordered["models"] = {
+        slug: dict(reversed(reordered["models"][slug].items())) for slug in reversed(DEMO["models"])
+    }
+    first, second = planned(DEMO, items), planned(reordered, items)
+    assert first == second
+    assert repr(first.models) == repr(second.models)
+
+
+def test_sort_keys_sorts_mappings_at_every_depth_and_keeps_lists():
+    value = {"b": [{"y": 1, "x": 2}], "a": {"d": 1, "c": 2}}
+    assert repr(sort_keys(value)) == repr({"a": {"c": 2, "d": 1}, "b": [{"x": 2, "y": 1}]})
+
+
+def test_a_reanalysis_plans_the_imported_tables_runs(items, in_repo, tmp_path):
+    scored = [key for key, item in items.items() if item.scored][:6]
+    table = pl.DataFrame(
+        {
+            "model": ["m1"] * 12 + ["m2"] * 6,
+            "family": ["f"] * 18,
+            "language": (["da"] * 6 + ["nl"] * 6) + ["da"] * 6,
+            "item": scored * 3,
+            "pro_score": [0.2, 0.4, 0.6, 0.8, 1.0, 0.0] * 3,
+        }
+    )
+    path = tmp_path / "released.csv"
+    table.write_csv(path)
+    aggregated = tmp_path / "aggregated.csv"
+    pl.DataFrame(
+        {"level": "country", "group": "DK", "item": scored, "pro_score": [0.5] * len(scored)}
+    ).write_csv(aggregated)
+    config = {
+        "survey": {"aggregated": str(aggregated), "countries": ["DK"]},
+        "languages": ["da", "nl"],
+        "judged_import": str(path),
+    }
+    study = planned(config, items)
+    assert study.imported == str(path)
+    assert study.evaluated == ("m1", "m2", "uniform")
+    assert study.baselines == ("uniform",)
+    assert Run("m1", "nl", 0) in study.runs and Run("m2", "nl", 0) not in study.runs
+    assert study.languages == ("da", "nl") and study.seeds == (0,)
+    assert study.safety_runs == () and study.llm_judges == ()
+    assert study.backend("m1").needs_llm_judge is False
+    targets = study.targets(lambda rule: [f"<{rule}>"])
+    assert "<report_evidence>" not in targets and "results/ledger.csv" not in targets
+    assert "<rq1>" in targets

@@ -1,0 +1,479 @@
+"""The study plan: what runs, for which model, language, seed and attack, and why something is
+left out, decided once from the validated config and tested without Snakemake.
+
+Rule files read a `Study` and format paths with it; they hold no logic of their own. A
+re-analysis of released judged data is a `Study` built from the imported table."""
+
+import itertools
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from culturalign.backends import Backend, backend_class
+from culturalign.backends.simulated import UNIFORM
+from culturalign.config import add_uniform_baseline, apply_schema, check_config
+from culturalign.items import Item
+from culturalign.phrase_bank import available_languages, phrase_bank_path
+from culturalign.prompts import translated_languages
+from culturalign.reanalysis import SIMULATED_FAMILY, read_judged_import, runs_of, with_uniform_baseline
+from culturalign.regression import load_capabilities, model_capabilities
+from culturalign.safety import load_other_language, safety_set_path
+
+
+class Run(NamedTuple):
+    """One model answering one language's prompt sample of one seed."""
+
+    model: str
+    language: str
+    seed: int
+
+
+class SafetyRun(NamedTuple):
+    """One model answering one language's safety prompts under one attack."""
+
+    model: str
+    language: str
+    attack: str
+
+
+def sort_keys(value: Any) -> Any:
+    """`value` with every mapping's keys in sorted order, recursively; lists keep their order."""
+    if isinstance(value, Mapping):
+        return {key: sort_keys(value[key]) for key in sorted(value)}
+    if isinstance(value, list | tuple):
+        return [sort_keys(element) for element in value]
+    return value
+
+
+def canonicalize(config: dict) -> None:
+    """Sort the keys of every mapping in the config, in place. Rules receive parts of it as params,
+    and Snakemake compares params by their text: a file whose keys were reordered or reformatted
+    means the same study and must not rerun a job."""
+    canonical = sort_keys(config)
+    config.clear()
+    config.update(canonical)
+
+
+def plan_study(
+    config: dict, schema: str | Path, resources: str | Path, source: str, items: Mapping[str, Item]
+) -> tuple["Study", str | None]:
+    """Validate `config` in place (the schema's defaults, the uniform-random baseline when it has
+    none, canonical key order, the checks beyond the schema) and plan its study; also the slug of
+    the baseline added, if one was. Raises ConfigError (or JudgedImportError, RegressionError)
+    naming the file and key."""
+    apply_schema(config, schema, source)
+    added = add_uniform_baseline(config)
+    if added:
+        apply_schema(config, schema, source)  # the added model's own defaults
+    canonicalize(config)
+    check_config(config, items, resources, source)
+    return Study.from_config(config, resources, source, items=items), added
+
+
+@dataclass(frozen=True)
+class Study:
+    """The plan of one study. `models` holds every model's settings (evaluated models, judges and
+    translators); `evaluated` those that answer the study's prompts."""
+
+    source: str
+    resources: Path
+    models: Mapping[str, dict]
+    evaluated: tuple[str, ...]
+    languages: tuple[str, ...]
+    seeds: tuple[int, ...]
+    runs: tuple[Run, ...]
+    llm_judges: tuple[str, ...]
+    secondary_judges: tuple[str, ...]
+    judge_gold: str | None
+    translated: tuple[str, ...]
+    phrase_bank_languages: tuple[str, ...]
+    safety_languages: tuple[str, ...]
+    answer_languages: Mapping[str, str]
+    safety_runs: tuple[SafetyRun, ...]
+    safety_judge: str | None
+    imported: str | None
+    rq1_models: tuple[str, ...]
+    rq1_left_out: tuple[str, ...]
+    baselines: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    # -- building -----------------------------------------------------------------------------
+
+    @classmethod
+    def from_config(
+        cls, config: dict, resources: str | Path, source: str, items: Iterable[str] = ()
+    ) -> "Study":
+        """The plan of a validated config (schema defaults applied, check_config passed). With
+        `judged_import`, the models, languages and seeds are those of the imported table
+        (`items`: the item bank's keys, which its rows must use)."""
+        resources = Path(resources)
+        if config["judged_import"]:
+            return cls._from_imported(config, resources, source, set(items))
+        models = dict(config["models"])
+        evaluated = tuple(slug for slug, settings in models.items() if settings.get("evaluate", True))
+        banked = tuple(available_languages(resources))
+        runs = tuple(
+            Run(model, language, seed)
+            for model, language, seed in itertools.product(evaluated, config["languages"], config["seeds"])
+            if not backend_class(models[model]["backend"]).simulated or language in banked
+        )
+        safety = config["safety"]
+        safety_languages = (
+            tuple(
+                language for language in config["languages"] if safety_set_path(resources, language).is_file()
+            )
+            if safety["enabled"]
+            else ()
+        )
+        answer_languages = {
+            language: load_other_language(safety_set_path(resources, language)).code
+            for language in safety_languages
+        }
+        safety_runs = tuple(
+            SafetyRun(model, language, attack)
+            for model, language, attack in itertools.product(evaluated, safety_languages, safety["attacks"])
+            if not backend_class(models[model]["backend"]).simulated
+            or {language, answer_languages[language]} <= set(banked)
+        )
+        judges = config["judges"]
+        llm_judges = (judges["primary"], *judges["secondary"]) if judges["primary"] else ()
+        partial = cls(
+            source=source,
+            resources=resources,
+            models=models,
+            evaluated=evaluated,
+            languages=tuple(config["languages"]),
+            seeds=tuple(config["seeds"]),
+            runs=runs,
+            llm_judges=llm_judges,
+            secondary_judges=tuple(judges["secondary"]),
+            judge_gold=judges["gold"],
+            translated=tuple(
+                translated_languages(resources, config["languages"], config["translation"]["translator"])
+            ),
+            phrase_bank_languages=banked,
+            safety_languages=safety_languages,
+            answer_languages=answer_languages,
+            safety_runs=safety_runs,
+            safety_judge=safety["judge"] or judges["primary"],
+            imported=None,
+            rq1_models=_rq1_models(config, evaluated),
+            rq1_left_out=(),
+            baselines=tuple(slug for slug in evaluated if models[slug].get("respondent") == UNIFORM),
+            warnings=(),
+        )
+        return partial._with_findings(config, resources, safety["enabled"])
+
+    @classmethod
+    def _from_imported(cls, config: dict, resources: Path, source: str, items: set[str]) -> "Study":
+        reference = config["regression"]["rq2"]["reference"]
+        table = with_uniform_baseline(
+            read_judged_import(config["judged_import"], items), reference, seed=config["alignment"]["seed"]
+        )
+        runs = tuple(Run(*run) for run in runs_of(table))
+        models = {
+            model: {"backend": "imported", "family": family}
+            for model, family in table.select("model", "family").unique().sort("model").iter_rows()
+        }
+        evaluated = tuple(models)
+        study = cls(
+            source=source,
+            resources=resources,
+            models=models,
+            evaluated=evaluated,
+            languages=tuple(sorted({run.language for run in runs})),
+            seeds=tuple(sorted({run.seed for run in runs})),
+            runs=runs,
+            llm_judges=(),
+            secondary_judges=(),
+            judge_gold=None,
+            translated=(),
+            phrase_bank_languages=(),
+            safety_languages=(),
+            answer_languages={},
+            safety_runs=(),
+            safety_judge=None,
+            imported=config["judged_import"],
+            rq1_models=_rq1_models(config, evaluated),
+            rq1_left_out=(),
+            baselines=(reference,) if reference in models else (),
+            warnings=(),
+        )
+        return study._with_findings(config, resources, safety_enabled=False)
+
+    def _with_findings(self, config: dict, resources: Path, safety_enabled: bool) -> "Study":
+        """The plan with what it leaves out for want of a capability, and the warnings to print."""
+        left_out = () if self.unjudged_models else tuple(self._rq1_left_out(config, resources))
+        warnings = []
+        skipped = sorted(
+            {
+                (model, language)
+                for model, language in itertools.product(self.evaluated, self.languages)
+                if self.backend(model).simulated and language not in self.phrase_bank_languages
+            }
+        )
+        if skipped and not self.imported:
+            warnings.append(
+                "simulated respondents have no phrase bank in {}: they do not answer there ({})".format(
+                    ", ".join(sorted({language for _, language in skipped})),
+                    ", ".join(sorted({model for model, _ in skipped})),
+                )
+            )
+        if self.unjudged_models:
+            warnings.append(
+                f"{', '.join(self.unjudged_models)} need an LLM judge (set judges.primary to a model slug "
+                "under models): the study stops after generation (results/responses/, results/ledger.csv)."
+            )
+        if left_out:
+            warnings.append(
+                "RQ1 leaves out, without a capability (regression.capabilities, capability_name): "
+                + "; ".join(left_out)
+            )
+        if self.safety_unjudged_models:
+            warnings.append(
+                f"{', '.join(self.safety_unjudged_models)} need a safety judge (safety.judge or "
+                "judges.primary): the safety stage stops after their answers (results/safety/responses/)."
+            )
+        without_set = [language for language in self.languages if language not in self.safety_languages]
+        if safety_enabled and without_set:
+            warnings.append(
+                f"no safety file (resources/safety/<language>.yaml) for {', '.join(without_set)}: the "
+                "safety stage skips them"
+            )
+        return replace(self, rq1_left_out=left_out, warnings=tuple(f"{self.source}: {w}" for w in warnings))
+
+    def _rq1_left_out(self, config: dict, resources: Path) -> list[str]:
+        if not self.models:
+            return []
+        capabilities = config["regression"]["capabilities"] or resources / "capabilities.csv"
+        return model_capabilities(
+            load_capabilities(capabilities),
+            self.capability_names(config),
+            self.given_capabilities(),
+            self.rq1_model_languages(),
+        )[1]
+
+    # -- models ---------------------------------------------------------------------------------
+
+    def backend(self, slug: str) -> type[Backend]:
+        return backend_class(self.models[slug]["backend"])
+
+    def family(self, slug: str) -> str:
+        settings = self.models[slug]
+        return settings.get("family", settings["backend"])
+
+    def requests_in_flight(self, slug: str | None) -> int:
+        """Requests a job of this model keeps in flight against an API (none for no model)."""
+        return self.backend(slug).requests_in_flight(self.models[slug]) if slug else 0
+
+    def read_by_llm_judge(self, model: str) -> bool:
+        """Whether the LLM judges read this model's answers (else the simulated reader does)."""
+        return bool(self.llm_judges) and self.backend(model).sent_to_llm_judge(self.models[model])
+
+    @property
+    def primary_judge(self) -> str | None:
+        return self.llm_judges[0] if self.llm_judges else None
+
+    @property
+    def gpu_judges(self) -> tuple[str, ...]:
+        """LLM judges that read every run in one job (their weights load once)."""
+        return tuple(judge for judge in self.llm_judges if self.backend(judge).one_job_per_model)
+
+    @property
+    def api_judges(self) -> tuple[str, ...]:
+        """LLM judges that read each run in a job of its own."""
+        return tuple(judge for judge in self.llm_judges if judge not in self.gpu_judges)
+
+    @property
+    def unjudged_models(self) -> tuple[str, ...]:
+        """Models whose answers need an LLM judge the study does not have."""
+        if self.llm_judges:
+            return ()
+        return tuple(slug for slug in self.evaluated if self.backend(slug).needs_llm_judge)
+
+    @property
+    def safety_unjudged_models(self) -> tuple[str, ...]:
+        """Models whose safety answers need a judge the study does not have."""
+        if self.safety_judge:
+            return ()
+        return tuple(
+            sorted({run.model for run in self.safety_runs if self.backend(run.model).needs_llm_judge})
+        )
+
+    @property
+    def safety_judge_on_gpu(self) -> bool:
+        return bool(self.safety_judge) and self.backend(self.safety_judge).gpu
+
+    @property
+    def safety_reported(self) -> bool:
+        """Whether the safety stage runs to its co-analysis with alignment and its report pages:
+        every safety answer and every survey answer is judged."""
+        return bool(self.safety_runs) and not self.safety_unjudged_models and not self.unjudged_models
+
+    @property
+    def simulated_models(self) -> tuple[str, ...]:
+        """Evaluated models that are calibration models rather than language models (baselines,
+        simulated by design and labelled as such, aside)."""
+        return tuple(
+            slug
+            for slug in self.evaluated
+            if (self.backend(slug).simulated or self.models[slug].get("family") == SIMULATED_FAMILY)
+            and slug not in self.baselines
+        )
+
+    def targets(self, outputs: Callable[[str], list[str]]) -> list[str]:
+        """What the study delivers: the survey tables; the answers and ledger while a real model
+        has no judge (see the warnings); else every results table and the report's parts
+        (`snakemake --report` collects them). `outputs` gives a rule's output paths by its name."""
+        targets = ["results/survey/ground_truth.parquet", "results/survey/consistency.parquet"]
+        if self.unjudged_models:
+            targets += self.per_run("results/responses/{model}/{language}/{seed}.parquet")
+            targets.append("results/ledger.csv")
+        elif self.models:
+            targets += [
+                "results/alignment.parquet",
+                "results/consistency.parquet",
+                "results/filtering.parquet",
+            ]
+            for rule in ("rq1", "rq2", "report_figures", "report_tables", "report_summary"):
+                targets += outputs(rule)
+            targets += ["results/judge_agreement.csv"] if self.secondary_judges else []
+            targets += ["results/judge_gold.csv"] if self.judge_gold else []
+            if not self.imported:
+                targets += [
+                    "results/language_fidelity.csv",
+                    "results/ledger.csv",
+                    *outputs("report_evidence"),
+                ]
+        if self.safety_unjudged_models:
+            targets += self.per_safety_run("results/safety/responses/{model}/{language}/{attack}.parquet")
+        elif self.safety_runs:
+            targets += outputs("safety_rates")
+        if self.safety_reported:
+            targets += [*outputs("safety_alignment"), *outputs("report_safety")]
+        return targets
+
+    # -- paths ----------------------------------------------------------------------------------
+
+    def phrase_banks(self) -> list[Path]:
+        """Simulated respondents may answer in any language that has a phrase bank."""
+        return [phrase_bank_path(self.resources, language) for language in self.phrase_bank_languages]
+
+    def result_tables(self) -> dict[str, str]:
+        """The study-wide results tables the report is drawn from, by name."""
+        tables = {
+            "ground_truth": "results/survey/ground_truth.parquet",
+            "survey_consistency": "results/survey/consistency.parquet",
+            "alignment": "results/alignment.parquet",
+            "consistency": "results/consistency.parquet",
+            "filtering": "results/filtering.parquet",
+            "rq1": "results/regression/rq1.csv",
+            "rq1_fit": "results/regression/rq1_fit.csv",
+            "rq1_residuals": "results/regression/rq1_residuals.csv",
+            "rq2": "results/regression/rq2.csv",
+            "rq2_totals": "results/regression/rq2_totals.csv",
+            "rq2_residuals": "results/regression/rq2_residuals.csv",
+        }
+        if not self.imported:
+            tables["language_fidelity"] = "results/language_fidelity.csv"
+            tables["ledger"] = "results/ledger.csv"
+        if self.secondary_judges:
+            tables["judge_agreement"] = "results/judge_agreement.csv"
+        return tables
+
+    def rq1_inputs(self, observations: str, capabilities: str | Path) -> dict:
+        """What the RQ1 fit reads; bootstrap observations redraw each run's responses."""
+        inputs = {
+            "alignment": "results/alignment.parquet",
+            "consistency": "results/consistency.parquet",
+            "capabilities": capabilities,
+        }
+        if observations == "bootstrap":
+            inputs["ground_truth"] = "results/survey/ground_truth.parquet"
+            inputs["polarity"] = self.per_run(
+                "results/polarity/{model}/{language}/{seed}.parquet", self.rq1_runs()
+            )
+        return inputs
+
+    def safety_judge_inputs(self, template: str | Path, prices: str | Path) -> dict:
+        """Every safety answer, the prompts they answer, the refusal phrases of every language an
+        answer may be in, and the LLM judge's template or the simulated reader's phrase banks."""
+        languages = sorted({*self.safety_languages, *self.answer_languages.values()})
+        inputs = {
+            "responses": self.per_safety_run("results/safety/responses/{model}/{language}/{attack}.parquet"),
+            "prompts": [f"results/safety/prompts/{language}.parquet" for language in self.safety_languages],
+            "safety_sets": [
+                safety_set_path(self.resources, language)
+                for language in languages
+                if safety_set_path(self.resources, language).is_file()
+            ],
+        }
+        if self.safety_judge:
+            return inputs | {"template": template, "prices": prices}
+        return inputs | {"phrase_banks": self.phrase_banks()}
+
+    # -- runs -----------------------------------------------------------------------------------
+
+    def llm_judged_runs(self) -> tuple[Run, ...]:
+        return tuple(run for run in self.runs if self.read_by_llm_judge(run.model))
+
+    def runs_of(self, model: str) -> tuple[Run, ...]:
+        return tuple(run for run in self.runs if run.model == model)
+
+    def safety_runs_of(self, model: str) -> tuple[SafetyRun, ...]:
+        return tuple(run for run in self.safety_runs if run.model == model)
+
+    def rq1_runs(self) -> tuple[Run, ...]:
+        chosen = set(self.rq1_models)
+        return tuple(run for run in self.runs if run.model in chosen)
+
+    def rq1_model_languages(self) -> list[tuple[str, str]]:
+        """The (model, language) pairs RQ1 needs a capability for."""
+        return sorted({(run.model, run.language) for run in self.rq1_runs()})
+
+    def rq2_runs(self, native_countries: Mapping[str, str]) -> tuple[Run, ...]:
+        """The runs in languages that RQ2 compares with the US."""
+        return tuple(run for run in self.runs if run.language in native_countries)
+
+    def capability_names(self, config: dict) -> dict[str, str | list[str]]:
+        """Each RQ1 model's name (or names) in the capability table."""
+        names = config["regression"]["capability_names"]
+        return {
+            slug: self.models[slug].get("capability_name", names.get(slug, slug)) for slug in self.rq1_models
+        }
+
+    def given_capabilities(self) -> dict[str, Any]:
+        """Capabilities configured directly on a model (simulated models), by language."""
+        return {
+            slug: self.models[slug]["capability"]
+            for slug in self.rq1_models
+            if "capability" in self.models[slug]
+        }
+
+    @staticmethod
+    def as_params(runs: Iterable[tuple]) -> list[dict]:
+        """Runs as plain records for a rule's params (see culturalign.io.read_runs)."""
+        return [run._asdict() for run in runs]
+
+    def per_run(self, pattern: str, runs: Iterable[Run] | None = None) -> list[str]:
+        """`pattern` filled in for every run (or those given), in the plan's order."""
+        return [pattern.format(**run._asdict()) for run in (self.runs if runs is None else runs)]
+
+    def per_safety_run(self, pattern: str, runs: Iterable[SafetyRun] | None = None) -> list[str]:
+        return [pattern.format(**run._asdict()) for run in (self.safety_runs if runs is None else runs)]
+
+    def per_judge_and_run(self, pattern: str) -> list[str]:
+        """`pattern` filled in for every LLM judge and every run it reads."""
+        return [
+            pattern.format(judge=judge, **run._asdict())
+            for judge in self.llm_judges
+            for run in self.llm_judged_runs()
+        ]
+
+
+def _rq1_models(config: dict, evaluated: tuple[str, ...]) -> tuple[str, ...]:
+    """The models RQ1 is fitted on: as configured, else all but the RQ2 reference."""
+    chosen = config["regression"]["rq1"]["models"]
+    reference = config["regression"]["rq2"]["reference"]
+    return tuple(chosen or [slug for slug in evaluated if slug != reference])
