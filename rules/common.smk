@@ -29,7 +29,7 @@ from culturalign.reanalysis import (
     with_uniform_baseline,
 )
 from culturalign.report import caption_banner, honesty_notes
-from culturalign.safety import load_other_language, safety_set_path
+from culturalign.safety.sets import load_other_language, safety_set_path
 
 REPO = Path(workflow.basedir)
 RESOURCES = REPO / "resources"

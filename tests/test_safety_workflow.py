@@ -21,7 +21,7 @@ from test_workflow import snakemake
 
 from conftest import REPO
 from culturalign.phrase_bank import load_phrase_banks
-from culturalign.safety_judge import LABEL_SCHEMA, SafetyReader
+from culturalign.safety.judge import LABEL_SCHEMA, SafetyReader
 
 DEMO = yaml.safe_load((REPO / "config.yaml").read_text())
 ATTACKS = ("none", "role_play", "prefix_injection", "refusal_suppression", "other_language")

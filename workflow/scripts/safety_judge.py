@@ -10,13 +10,13 @@ from culturalign.ledger import ledger_row, load_prices
 from culturalign.llm_judge import load_judge_template
 from culturalign.logs import script_log
 from culturalign.phrase_bank import load_phrase_banks
-from culturalign.safety import load_refusal_phrases
-from culturalign.safety_judge import (
+from culturalign.safety.judge import (
     SafetyReader,
     SafetyRun,
     judge_safety_runs,
     read_simulated_run,
 )
+from culturalign.safety.sets import load_refusal_phrases
 
 if __name__ == "__main__":  # vLLM starts worker processes that re-import this script
     with script_log(snakemake.log[0]) as log:
