@@ -29,7 +29,11 @@ from culturalign.reanalysis import (
     with_uniform_baseline,
 )
 from culturalign.report import caption_banner, honesty_notes
-from culturalign.safety.sets import load_other_language, safety_set_path
+from culturalign.safety.sets import (
+    load_other_language,
+    safety_set_languages,
+    safety_set_path,
+)
 
 REPO = Path(workflow.basedir)
 RESOURCES = REPO / "resources"
@@ -374,7 +378,7 @@ def safety_judge_inputs(wildcards):
     """
     languages = sorted(
         {*SAFETY_LANGUAGES, *ANSWER_LANGUAGES.values()}
-        & {path.stem for path in (RESOURCES / "safety").glob("*.yaml")}
+        & set(safety_set_languages(RESOURCES))
     )
     inputs = {
         "responses": per_safety_run(
@@ -577,8 +581,10 @@ LANGUAGES_WITHOUT_SAFETY_SET = [
 ]
 if LANGUAGES_WITHOUT_SAFETY_SET:
     logger.warning(
-        "{}: no safety file (resources/safety/<language>.yaml) for {}: the safety stage skips "
-        "them".format(CONFIG_SOURCE, ", ".join(LANGUAGES_WITHOUT_SAFETY_SET))
+        "{}: no safety file (resources/languages/<language>/safety.yaml) for {}: the safety "
+        "stage skips them".format(
+            CONFIG_SOURCE, ", ".join(LANGUAGES_WITHOUT_SAFETY_SET)
+        )
     )
 
 

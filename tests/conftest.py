@@ -5,8 +5,16 @@ import polars as pl
 import pytest
 
 from culturalign.items import load_items
+from culturalign.phrase_bank import PhraseBank, available_languages, load_phrase_banks, phrase_bank_path
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def shipped_phrase_banks() -> dict[str, PhraseBank]:
+    """The phrase bank of every language folder in the repository's resources/ that has one."""
+    resources = REPO / "resources"
+    languages = available_languages(resources)
+    return load_phrase_banks([phrase_bank_path(resources, language) for language in languages])
 
 
 @pytest.fixture(autouse=True)

@@ -13,15 +13,14 @@ import pytest
 from openai_server import FakeOpenAI
 from test_workflow import snakemake
 
-from conftest import REPO
+from conftest import REPO, shipped_phrase_banks
 from culturalign.items import load_items
 from culturalign.judge import SimulatedReader
 from culturalign.llm_judge import LABELS_SCHEMA, judge_parameters, parse_judgement
-from culturalign.phrase_bank import load_phrase_banks
 
 KEY = "sk-judge-test"
 ITEMS = load_items(REPO / "resources" / "items.yaml")
-BANKS = load_phrase_banks(sorted((REPO / "resources" / "simulated").glob("*.yaml")))
+BANKS = shipped_phrase_banks()
 
 
 def unit_draw(*parts) -> float:

@@ -19,13 +19,12 @@ import yaml
 from openai_server import FakeOpenAI
 from test_workflow import snakemake
 
-from conftest import REPO
-from culturalign.phrase_bank import load_phrase_banks
+from conftest import REPO, shipped_phrase_banks
 from culturalign.safety.judge import LABEL_SCHEMA, SafetyReader
 
 DEMO = yaml.safe_load((REPO / "config.yaml").read_text())
 ATTACKS = ("none", "role_play", "prefix_injection", "refusal_suppression", "other_language")
-BANKS = load_phrase_banks(sorted((REPO / "resources" / "simulated").glob("*.yaml")))
+BANKS = shipped_phrase_banks()
 
 
 def configured(model: str, language: str, attack: str) -> dict[str, float]:

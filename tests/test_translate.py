@@ -182,7 +182,8 @@ def test_a_placeholder_that_stays_broken_stops_the_job_quoting_it(items, api_key
         assert "translation into Swedish (sv): 1 unusable after 2 attempts" in message
         quoted = repr(translator.forward(template).replace(PLACEHOLDER, BROKEN_PLACEHOLDER) + " {{")
         assert f"templates[7]: {quoted} ({PLACEHOLDER} appears 0 times, expected once)" in message
-        assert "translation.max_attempts" in message and "resources/prompts/sv/" in message
+        assert "translation.max_attempts" in message
+        assert "resources/languages/sv/templates.yaml and topics.yaml by hand" in message
         asked = server.answered.total()
         # a third attempt is a new request; the answers already paid for come from the cache
         bank, _, calls = translate(english, server, cache, max_attempts=3)
@@ -237,7 +238,7 @@ def test_a_language_without_resources_needs_a_translator(items):
     with pytest.raises(ConfigError) as refused:
         validated(study_config(), items)
     assert re.search(
-        r"language 'sv': no prompt templates at \S+/resources/prompts/sv/templates\.yaml; write them, "
+        r"language 'sv': no prompt templates at \S+/resources/languages/sv/templates\.yaml; write them, "
         r"or set translation\.translator to translate them",
         str(refused.value),
     )

@@ -6,6 +6,7 @@ import polars as pl
 from culturalign.backends import create_backend
 from culturalign.cache import CompletionCache
 from culturalign.language_id import identify_language
+from culturalign.language_resources import language_of
 from culturalign.ledger import ledger_row, load_prices
 from culturalign.llm_judge import load_judge_template
 from culturalign.logs import script_log
@@ -21,7 +22,7 @@ from culturalign.safety.sets import load_refusal_phrases
 if __name__ == "__main__":  # vLLM starts worker processes that re-import this script
     with script_log(snakemake.log[0]) as log:
         params, inputs, outputs = snakemake.params, snakemake.input, snakemake.output
-        phrases = {Path(path).stem: load_refusal_phrases(path) for path in inputs.safety_sets}
+        phrases = {language_of(path): load_refusal_phrases(path) for path in inputs.safety_sets}
         runs = [
             SafetyRun(model, language, attack, pl.read_parquet(path))
             for (model, language, attack), path in zip(params.runs, inputs.responses, strict=True)

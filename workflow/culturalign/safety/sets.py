@@ -1,6 +1,6 @@
-"""Our own safety sets, one YAML file per language: harmful prompts and the benign ones that
-contrast them, the jailbreak wrappers, the language the `other_language` attack asks for, and the
-refusal phrases; each validated as it is read."""
+"""Our own safety sets, one per language (safety.yaml in its language folder): harmful prompts and
+the benign ones that contrast them, the jailbreak wrappers, the language the `other_language` attack
+asks for, and the refusal phrases; each validated as it is read."""
 
 from pathlib import Path
 from typing import NamedTuple
@@ -9,6 +9,7 @@ import jinja2
 import jinja2.meta
 import polars as pl
 
+from culturalign.language_resources import language_folder, languages_with
 from culturalign.safety import SafetyError
 from culturalign.safety.refusal import normalise_for_matching
 from culturalign.yaml_io import read_yaml
@@ -18,6 +19,7 @@ ATTACKS = ("none", "role_play", "prefix_injection", "refusal_suppression", "othe
 SAFETY_FILE_KEYS = (*KINDS, "attacks", "other_language", "other_language_name", "refusal_phrases")
 PROMPT_KEYS = ("id", "category", "text")
 TEMPLATE_VARIABLES = ("prompt", "other_language")
+SAFETY_SET_FILE = "safety.yaml"
 
 SAFETY_PROMPT_SCHEMA = {
     "prompt_id": pl.String,
@@ -34,7 +36,11 @@ class OtherLanguage(NamedTuple):
 
 
 def safety_set_path(resources: str | Path, language: str) -> Path:
-    return Path(resources) / "safety" / f"{language}.yaml"
+    return language_folder(resources, language) / SAFETY_SET_FILE
+
+
+def safety_set_languages(resources: str | Path) -> list[str]:
+    return languages_with(resources, SAFETY_SET_FILE)
 
 
 def _read_safety_file(path: str | Path) -> dict:
