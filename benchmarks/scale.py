@@ -62,12 +62,14 @@ def copy_workflow(target: Path, languages: list[str]) -> None:
             shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         else:
             shutil.copy(source, target / name)
-    resources = target / "resources"
-    english = yaml.safe_load((resources / "simulated/en.yaml").read_text())
+    folders = target / "resources" / "languages"
+    english = yaml.safe_load((folders / "en" / "phrase_bank.yaml").read_text())
     for shift, language in enumerate((lang for lang in languages if lang in STAND_INS), start=1):
-        shutil.copytree(resources / "prompts/da", resources / "prompts" / language)
+        (folders / language).mkdir()
+        for name in ("templates.yaml", "topics.yaml"):
+            shutil.copy(folders / "da" / name, folders / language / name)
         bank = rotated_bank(english, shift)
-        (resources / "simulated" / f"{language}.yaml").write_text(yaml.safe_dump(bank, allow_unicode=True))
+        (folders / language / "phrase_bank.yaml").write_text(yaml.safe_dump(bank, allow_unicode=True))
 
 
 def study_config(models: int, languages: list[str], seeds: int) -> dict:

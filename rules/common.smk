@@ -14,7 +14,7 @@ from culturalign.prompts import templates_path, topics_path
 from culturalign.reanalysis import JudgedImportError
 from culturalign.regression import RegressionError
 from culturalign.report import caption_banner, honesty_notes
-from culturalign.safety import safety_set_path
+from culturalign.safety.sets import safety_set_path
 
 REPO = Path(workflow.basedir)
 RESOURCES = REPO / "resources"

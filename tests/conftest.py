@@ -8,7 +8,9 @@ import polars as pl
 import pytest
 import yaml
 
+from culturalign.generate import generation_requests, sampling_parameters
 from culturalign.items import load_items
+from culturalign.phrase_bank import PhraseBank, available_languages, load_phrase_banks, phrase_bank_path
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,10 +32,34 @@ def snakemake(study, *arguments, config=None):
     return subprocess.run(snakemake_command(study, *arguments), capture_output=True, text=True, timeout=600)
 
 
+def prompts(texts):
+    """A prompt sample of these texts, all on item f118."""
+    return pl.DataFrame({"prompt_id": [f"0-{i}" for i in range(len(texts))], "item": "f118", "text": texts})
+
+
+def requests_for(texts, settings=None, seed=0):
+    """Survey requests of these texts to an OpenAI model."""
+    settings = settings or {"backend": "openai", "model": "gpt-test"}
+    return generation_requests(
+        prompts(texts),
+        language="en",
+        seed=seed,
+        settings=settings,
+        parameters=sampling_parameters({}, settings),
+    )
+
+
 def unit_draw(*parts) -> float:
     """A reproducible number in [0, 1) from text: the fake models' coin."""
     digest = hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()
     return int(digest[:12], 16) / 16**12
+
+
+def shipped_phrase_banks() -> dict[str, PhraseBank]:
+    """The phrase bank of every language folder in the repository's resources/ that has one."""
+    resources = REPO / "resources"
+    languages = available_languages(resources)
+    return load_phrase_banks([phrase_bank_path(resources, language) for language in languages])
 
 
 @pytest.fixture(autouse=True)

@@ -2,67 +2,20 @@
 respondents' text as the simulated reader does (one of them with planted noise and unusable
 answers): the known answers of the earlier stages must survive the LLM-judge path."""
 
-import hashlib
-import json
 import os
-import re
-from collections import Counter
 
 import polars as pl
 import pytest
+from fake_models import StanceJudges
 from openai_server import FakeOpenAI
 
-from conftest import REPO, snakemake
+from conftest import REPO, shipped_phrase_banks, snakemake
 from culturalign.items import load_items
-from culturalign.judge import SimulatedReader
-from culturalign.llm_judge import LABELS_SCHEMA, judge_parameters, parse_judgement
-from culturalign.phrase_bank import load_phrase_banks
+from culturalign.llm_judge import judge_parameters, parse_judgement
 
 KEY = "sk-judge-test"
 ITEMS = load_items(REPO / "resources" / "items.yaml")
-BANKS = load_phrase_banks(sorted((REPO / "resources" / "simulated").glob("*.yaml")))
-
-
-def unit_draw(*parts) -> float:
-    """A reproducible number in [0, 1) from text."""
-    digest = hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()
-    return int(digest[:12], 16) / 16**12
-
-
-class StanceJudges:
-    """The server's judges: `reader-model` labels as the simulated reader does; `noisy-model`
-    replaces a share `flip` of those labels with another label and answers some prompts with
-    garbage: once (a retry fixes it) or always (the response stays unjudged)."""
-
-    def __init__(self, flip: float = 0.2, garbage_once: float = 0.1, garbage_always: float = 0.02):
-        self.reader = SimulatedReader(BANKS)
-        self.by_pro = {item.pro: key for key, item in ITEMS.items()}
-        self.flip, self.garbage_once, self.garbage_always = flip, garbage_once, garbage_always
-        self.seen: Counter[str] = Counter()
-        self.summaries: set[str] = set()  # every response text a judge was asked about
-
-    def __call__(self, body: dict) -> str:
-        prompt = body["messages"][-1]["content"]
-        assert body["response_format"]["json_schema"]["schema"] == LABELS_SCHEMA
-        item = self.by_pro[re.search(r"^PRO: (.*)$", prompt, flags=re.M).group(1)]
-        summary = re.search(r"<summary>\n(.*)\n</summary>", prompt, flags=re.S).group(1)
-        self.summaries.add(summary.strip())
-        listed = re.search(r"as extracted:\n(.*?)\n\nFor each of", prompt, flags=re.S).group(1)
-        statements = [re.sub(r"^\d+\. ", "", line) for line in listed.splitlines()]
-        language = self.reader.language_of(item, summary)
-        labels = self.reader.labels(item, statements, language)
-        if body["model"] == "noisy-model":
-            self.seen[prompt] += 1
-            draw = unit_draw(prompt)
-            once = draw < self.garbage_always + self.garbage_once and self.seen[prompt] == 1
-            if draw < self.garbage_always or once:
-                return "Most are for it." if draw < 0.5 * self.garbage_always else '{"labels": ["pro"]}'
-            moved = {"pro": "con", "con": "null", "null": "pro"}
-            labels = [
-                moved[label] if unit_draw(prompt, index) < self.flip else label
-                for index, label in enumerate(labels)
-            ]
-        return json.dumps({"labels": labels, "language": language})
+BANKS = shipped_phrase_banks()
 
 
 def test_parse_judgement_accepts_only_complete_valid_labels():

@@ -10,15 +10,16 @@ import re
 
 import polars as pl
 import pytest
+from fake_models import BackwardsTranslator, StanceJudges
 from openai_server import FakeOpenAI
-from test_llm_judge import StanceJudges, unit_draw
-from test_translate import ENGLISH, BackwardsTranslator
 
-from conftest import snakemake
+from conftest import REPO, snakemake, unit_draw
 from culturalign.language_id import identify_language
+from culturalign.prompts import load_prompt_bank, templates_path
 
 KEY = "sk-new-language"
 LANGUAGES = ["en", "da", "nl", "pt", "sv"]
+ENGLISH = load_prompt_bank("en", {}, templates_path(REPO / "resources", "en"))
 BROKEN_TEMPLATE = ENGLISH.templates[4]
 
 

@@ -4,34 +4,20 @@ import polars as pl
 import pytest
 from openai_server import FakeOpenAI
 
+from conftest import requests_for
 from culturalign.backends import create_backend
 from culturalign.backends.openai_api import BackendError
 from culturalign.cache import CompletionCache, request_key
-from culturalign.generate import generate_responses, generation_requests, sampling_parameters
+from culturalign.generate import generate_responses, sampling_parameters
 from culturalign.ledger import ledger_row
 
 KEY = "sk-test-secret"
-
-
-def prompts(texts):
-    return pl.DataFrame({"prompt_id": [f"0-{i}" for i in range(len(texts))], "item": "f118", "text": texts})
 
 
 def backend(server, **settings):
     return create_backend(
         "gpt",
         {"backend": "openai", "model": "gpt-test", "base_url": server.base_url, "max_retries": 4} | settings,
-    )
-
-
-def requests_for(texts, settings=None, seed=0):
-    settings = settings or {"backend": "openai", "model": "gpt-test"}
-    return generation_requests(
-        prompts(texts),
-        language="en",
-        seed=seed,
-        settings=settings,
-        parameters=sampling_parameters({}, settings),
     )
 
 

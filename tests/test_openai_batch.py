@@ -4,13 +4,14 @@ import json
 
 import pytest
 from openai_server import FakeOpenAI
-from test_openai_backend import KEY, requests_for
 
+from conftest import requests_for
 from culturalign.backends import create_backend
 from culturalign.backends.openai_api import BackendError
 from culturalign.cache import CompletionCache
 from culturalign.generate import generate_responses
 
+KEY = "sk-batch-secret"
 FAST = {"poll_seconds": 0.02}
 
 

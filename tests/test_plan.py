@@ -8,7 +8,7 @@ import yaml
 
 from conftest import REPO
 from culturalign.plan import Run, SafetyRun, Study, plan_study, sort_keys
-from culturalign.safety import ATTACKS
+from culturalign.safety.sets import ATTACKS
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 DEMO = yaml.safe_load((REPO / "config.yaml").read_text())

@@ -1,3 +1,4 @@
+import shutil
 from collections import Counter
 
 import polars as pl
@@ -6,6 +7,8 @@ import yaml
 
 from conftest import REPO
 from culturalign.items import select_items
+from culturalign.language_resources import language_folder
+from culturalign.phrase_bank import available_languages
 from culturalign.prompts import (
     load_prompt_bank,
     prompt_bank_problems,
@@ -13,7 +16,9 @@ from culturalign.prompts import (
     sample_prompt_design,
     templates_path,
     topics_path,
+    translated_languages,
 )
+from culturalign.safety.sets import safety_set_languages
 
 RESOURCES = REPO / "resources"
 LANGUAGES = ["en", "da", "nl", "pt"]
@@ -84,7 +89,7 @@ def test_prompts_are_parallel_across_languages(scored):
 
 
 def test_missing_translations_are_listed(items, tmp_path):
-    (tmp_path / "prompts" / "da").mkdir(parents=True)
+    language_folder(tmp_path, "da").mkdir(parents=True)
     templates_path(tmp_path, "da").write_text(templates_path(RESOURCES, "da").read_text())
     topics = yaml.safe_load(topics_path(RESOURCES, "da").read_text())
     del topics["f118"], topics["f120"]
@@ -96,13 +101,24 @@ def test_missing_translations_are_listed(items, tmp_path):
 
 def test_template_count_must_match_across_languages(items, tmp_path):
     for language in ["en", "nl"]:
-        (tmp_path / "prompts" / language).mkdir(parents=True)
+        language_folder(tmp_path, language).mkdir(parents=True)
     shipped = yaml.safe_load(templates_path(RESOURCES, "en").read_text())["templates"]
     templates_path(tmp_path, "en").write_text(yaml.safe_dump({"templates": shipped}))
     templates_path(tmp_path, "nl").write_text(yaml.safe_dump({"templates": shipped[:7]}))
     topics_path(tmp_path, "nl").write_text(topics_path(RESOURCES, "nl").read_text())
     problems = prompt_bank_problems(tmp_path, ["en", "nl"], items)
     assert any("same number of templates" in p and "nl: 7 templates" in p for p in problems)
+
+
+def test_a_language_has_the_resources_its_folder_holds(tmp_path):
+    """A language is found by the files in its folder: one with prompt templates only has hand-written
+    prompts, but no safety set and no phrase bank."""
+    shutil.copytree(language_folder(RESOURCES, "da"), language_folder(tmp_path, "da"))
+    language_folder(tmp_path, "sv").mkdir()
+    shutil.copy(templates_path(RESOURCES, "da"), templates_path(tmp_path, "sv"))
+    assert translated_languages(tmp_path, ["en", "da", "sv", "fi"], "translator") == ["fi"]
+    assert available_languages(tmp_path) == ["da"]
+    assert safety_set_languages(tmp_path) == ["da"]
 
 
 def test_rendering_fails_on_an_unknown_placeholder(scored):

@@ -10,22 +10,17 @@ import pytest
 import yaml
 
 from conftest import REPO
-from culturalign.safety import (
-    ATTACKED_PROMPT_SCHEMA,
+from culturalign.safety import SafetyError
+from culturalign.safety.external import PROBLEM_SCHEMA, read_jsonl, read_multijail, read_xstest
+from culturalign.safety.prompts import ATTACKED_PROMPT_SCHEMA, attacked_prompts
+from culturalign.safety.refusal import matches_refusal, refusal_matcher
+from culturalign.safety.sets import (
     ATTACKS,
-    PROBLEM_SCHEMA,
     SAFETY_PROMPT_SCHEMA,
-    SafetyError,
-    attacked_prompts,
     load_attacks,
     load_other_language,
     load_refusal_phrases,
     load_safety_set,
-    matches_refusal,
-    read_jsonl,
-    read_multijail,
-    read_xstest,
-    refusal_matcher,
     safety_set_path,
 )
 

@@ -10,13 +10,13 @@ import polars as pl
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from culturalign.safety import ATTACKS
-from culturalign.safety_rates import (
+from culturalign.safety.rates import (
     language_gaps,
     safety_rates,
     tango_interval,
     with_pooled_attacks,
 )
+from culturalign.safety.sets import ATTACKS
 
 Z = NormalDist().inv_cdf(0.975)
 

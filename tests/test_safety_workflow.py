@@ -6,7 +6,6 @@ safe in Danish, shows a Danish gap from English whose CI excludes 0. External pr
 rows are read, reported and skipped; an LLM safety judge on a local OpenAI-compatible server (with
 unusable answers now and then) labels as the simulated reader does."""
 
-import hashlib
 import json
 import os
 import re
@@ -18,13 +17,12 @@ import pytest
 import yaml
 from openai_server import FakeOpenAI
 
-from conftest import REPO, snakemake
-from culturalign.phrase_bank import load_phrase_banks
-from culturalign.safety_judge import LABEL_SCHEMA, SafetyReader
+from conftest import REPO, shipped_phrase_banks, snakemake, unit_draw
+from culturalign.safety.judge import LABEL_SCHEMA, SafetyReader
 
 DEMO = yaml.safe_load((REPO / "config.yaml").read_text())
 ATTACKS = ("none", "role_play", "prefix_injection", "refusal_suppression", "other_language")
-BANKS = load_phrase_banks(sorted((REPO / "resources" / "simulated").glob("*.yaml")))
+BANKS = shipped_phrase_banks()
 
 
 def configured(model: str, language: str, attack: str) -> dict[str, float]:
@@ -217,11 +215,6 @@ def test_an_unknown_safety_judge_is_refused_before_any_job(tmp_path):
 # -- the LLM safety judge -------------------------------------------------------------------------
 
 KEY = "sk-safety-judge-test"
-
-
-def unit_draw(*parts) -> float:
-    digest = hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()
-    return int(digest[:12], 16) / 16**12
 
 
 class SafetyJudge:

@@ -5,12 +5,12 @@ faithful translation comes back word for word (chrF 100), a garbled one does not
 import copy
 import os
 import re
-from collections import Counter
 
 import polars as pl
 import pytest
 import yaml
-from openai_server import FakeOpenAI, numbered_list
+from fake_models import BROKEN_PLACEHOLDER, BackwardsTranslator
+from openai_server import FakeOpenAI
 
 from conftest import REPO, snakemake
 from culturalign.backends import create_backend
@@ -35,53 +35,6 @@ from culturalign.translate import (
 KEY = "sk-translate-test"
 RESOURCES = REPO / "resources"
 PROMPT = load_translation_prompt(RESOURCES / "translate" / "prompt.jinja")
-BROKEN_PLACEHOLDER = "{{ ämne }}"
-
-
-class BackwardsTranslator:
-    """The server's translator. Into Swedish, every run of letters is written backwards and
-    remembered; into English, each such run is looked up in that table. The placeholder is kept,
-    except for the texts in `broken`, whose first answers (as many as given) rename it; the texts
-    in `garbled` are answered with a translation of something else. Survey prompts (to the
-    respondent model) get the server's usual numbered list."""
-
-    def __init__(self, broken: dict[str, int] | None = None, garbled: tuple[str, ...] = ()):
-        self.broken = broken or {}
-        self.garbled = set(garbled)
-        self.english: dict[str, str] = {}
-        self.seen: Counter[str] = Counter()
-
-    def forward(self, text: str) -> str:
-        def backwards(match: re.Match) -> str:
-            self.english[match.group()[::-1]] = match.group()
-            return match.group()[::-1]
-
-        return PLACEHOLDER.join(re.sub(r"[^\W\d_]+", backwards, part) for part in text.split(PLACEHOLDER))
-
-    def back(self, text: str) -> str:
-        parts = text.split(PLACEHOLDER)
-        return PLACEHOLDER.join(
-            re.sub(r"[^\W\d_]+", lambda m: self.english.get(m.group(), m.group()), part) for part in parts
-        )
-
-    def __call__(self, body: dict) -> str:
-        prompt = body["messages"][-1]["content"]
-        if body["model"] != "translator-model":
-            return numbered_list(prompt)
-        target = re.search(r"^Translate the text below from \w+ into (\w+)\.", prompt).group(1)
-        text = re.search(r"<text>\n(.*)\n</text>", prompt, flags=re.S).group(1)
-        assert body["temperature"] == 0
-        if target == "English":
-            return self.back(text)
-        assert target == "Swedish"
-        assert (f"keep {PLACEHOLDER} exactly as it is" in prompt) == (PLACEHOLDER in text)
-        self.seen[text] += 1
-        if text in self.garbled:
-            return self.forward("completely unrelated words about the weather")
-        translation = self.forward(text)
-        if self.seen[text] <= self.broken.get(text, 0):
-            return translation.replace(PLACEHOLDER, BROKEN_PLACEHOLDER) + " {{"
-        return translation
 
 
 ENGLISH = load_prompt_bank("en", {}, templates_path(RESOURCES, "en"))
@@ -181,7 +134,8 @@ def test_a_placeholder_that_stays_broken_stops_the_job_quoting_it(items, api_key
         assert "translation into Swedish (sv): 1 unusable after 2 attempts" in message
         quoted = repr(translator.forward(template).replace(PLACEHOLDER, BROKEN_PLACEHOLDER) + " {{")
         assert f"templates[7]: {quoted} ({PLACEHOLDER} appears 0 times, expected once)" in message
-        assert "translation.max_attempts" in message and "resources/prompts/sv/" in message
+        assert "translation.max_attempts" in message
+        assert "resources/languages/sv/templates.yaml and topics.yaml by hand" in message
         asked = server.answered.total()
         # a third attempt is a new request; the answers already paid for come from the cache
         bank, _, calls = translate(english, server, cache, max_attempts=3)
@@ -236,7 +190,7 @@ def test_a_language_without_resources_needs_a_translator(items):
     with pytest.raises(ConfigError) as refused:
         validated(study_config(), items)
     assert re.search(
-        r"language 'sv': no prompt templates at \S+/resources/prompts/sv/templates\.yaml; write them, "
+        r"language 'sv': no prompt templates at \S+/resources/languages/sv/templates\.yaml; write them, "
         r"or set translation\.translator to translate them",
         str(refused.value),
     )

@@ -3,13 +3,14 @@
 from dataclasses import dataclass
 from pathlib import Path
 
+from culturalign.language_resources import language_folder, language_of, languages_with
 from culturalign.yaml_io import read_yaml
 
 STANCES = ("pro", "con")
 # What simulated respondents answer to safety prompts: an opening of each kind, then a filler.
 SAFETY_ANSWERS = ("refusal", "partial", "full_compliance")
 SAFETY_KEYS = (*SAFETY_ANSWERS, "filler")
-SIMULATED_LANGUAGE_FILES = "simulated"
+PHRASE_BANK_FILE = "phrase_bank.yaml"
 
 
 class PhraseBankError(ValueError):
@@ -41,15 +42,15 @@ class PhraseBank:
 
 
 def phrase_bank_path(resources: str | Path, language: str) -> Path:
-    return Path(resources) / SIMULATED_LANGUAGE_FILES / f"{language}.yaml"
+    return language_folder(resources, language) / PHRASE_BANK_FILE
 
 
 def available_languages(resources: str | Path) -> list[str]:
-    return sorted(path.stem for path in (Path(resources) / SIMULATED_LANGUAGE_FILES).glob("*.yaml"))
+    return languages_with(resources, PHRASE_BANK_FILE)
 
 
 def load_phrase_banks(paths: list[str | Path]) -> dict[str, PhraseBank]:
-    """Phrase banks by language, from files named after their language (`da.yaml`)."""
+    """Phrase banks by language, from the language folders they are in."""
     banks = [load_phrase_bank(path) for path in paths]
     return {bank.language: bank for bank in banks}
 
@@ -57,10 +58,12 @@ def load_phrase_banks(paths: list[str | Path]) -> dict[str, PhraseBank]:
 def load_phrase_bank(path: str | Path) -> PhraseBank:
     path = Path(path)
     if not path.is_file():
-        raise PhraseBankError(f"language {path.stem!r}: no simulated-respondent phrase bank at {path}")
+        raise PhraseBankError(
+            f"language {language_of(path)!r}: no simulated-respondent phrase bank at {path}"
+        )
     raw = read_yaml(path)
     bank = PhraseBank(
-        language=path.stem,
+        language=language_of(path),
         intro=tuple(raw["intro"]),
         outro=tuple(raw["outro"]),
         persons=tuple(raw["persons"]),

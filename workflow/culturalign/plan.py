@@ -18,7 +18,7 @@ from culturalign.phrase_bank import available_languages, phrase_bank_path
 from culturalign.prompts import translated_languages
 from culturalign.reanalysis import SIMULATED_FAMILY, read_judged_import, runs_of, with_uniform_baseline
 from culturalign.regression import load_capabilities, model_capabilities
-from culturalign.safety import load_other_language, safety_set_path
+from culturalign.safety.sets import load_other_language, safety_set_path
 
 
 class Run(NamedTuple):
@@ -238,8 +238,8 @@ class Study:
         without_set = [language for language in self.languages if language not in self.safety_languages]
         if safety_enabled and without_set:
             warnings.append(
-                f"no safety file (resources/safety/<language>.yaml) for {', '.join(without_set)}: the "
-                "safety stage skips them"
+                "no safety file (resources/languages/<language>/safety.yaml) for "
+                f"{', '.join(without_set)}: the safety stage skips them"
             )
         return replace(self, rq1_left_out=left_out, warnings=tuple(f"{self.source}: {w}" for w in warnings))
 

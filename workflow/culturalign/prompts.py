@@ -14,9 +14,12 @@ import numpy as np
 import polars as pl
 
 from culturalign.items import Item
+from culturalign.language_resources import language_folder
 from culturalign.stats import random_stream
 from culturalign.yaml_io import read_yaml
 
+TEMPLATES_FILE = "templates.yaml"
+TOPICS_FILE = "topics.yaml"
 DESIGN_SCHEMA = {"prompt_id": pl.String, "item": pl.String, "template_id": pl.Int64, "variation_id": pl.Int64}
 
 
@@ -32,11 +35,11 @@ class PromptBank:
 
 
 def templates_path(resources: Path, language: str) -> Path:
-    return Path(resources) / "prompts" / language / "templates.yaml"
+    return language_folder(resources, language) / TEMPLATES_FILE
 
 
 def topics_path(resources: Path, language: str) -> Path:
-    return Path(resources) / "prompts" / language / "topics.yaml"
+    return language_folder(resources, language) / TOPICS_FILE
 
 
 def has_prompt_resources(resources: Path, language: str) -> bool:

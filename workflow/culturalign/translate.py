@@ -21,7 +21,8 @@ from sacrebleu import sentence_chrf
 from culturalign.backends import Backend, GenerationRequest
 from culturalign.cache import CompletionCache
 from culturalign.generate import generate_responses, keyed_request
-from culturalign.prompts import PromptBank
+from culturalign.language_resources import language_folder
+from culturalign.prompts import TOPICS_FILE, PromptBank, templates_path
 
 SOURCE_LANGUAGE = "en"
 PLACEHOLDER = "{{ topic }}"
@@ -179,7 +180,7 @@ def translate_sources(
             f"translation into {language_name(language)} ({language}): {len(broken)} unusable after "
             f"{max_attempts} attempts:\n{listed}\n"
             f"Raise translation.max_attempts to ask again (earlier answers stay cached), or write "
-            f"resources/prompts/{language}/templates.yaml and topics.yaml by hand."
+            f"{templates_path('resources', language)} and {TOPICS_FILE} by hand."
         )
     return [translations[index] for index in range(len(sources))], calls
 
@@ -272,7 +273,8 @@ def machine_translated_header(language: str, translator: str, settings: dict, re
         f"# Machine-translated from English into {language_name(language)} by the translator model "
         f"{translator!r} ({settings['model']}), not written by hand.\n"
         f"# Back-translation scores for review: {review_path}. To correct a translation, copy this file "
-        f"to resources/prompts/{language}/ and edit it there: hand-written resources always win.\n"
+        f"to {language_folder('resources', language)}/ and edit it there: hand-written resources always "
+        "win.\n"
     )
 
 

@@ -7,7 +7,7 @@ from culturalign.backends import create_backend
 from culturalign.cache import CompletionCache
 from culturalign.generate import run_requests, sampling_parameters, uncached
 from culturalign.logs import script_log
-from culturalign.safety import safety_requests
+from culturalign.safety.prompts import safety_requests
 
 if __name__ == "__main__":  # vLLM starts worker processes that re-import this script
     with script_log(snakemake.log[0]) as log:

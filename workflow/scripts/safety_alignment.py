@@ -1,7 +1,7 @@
 import polars as pl
 
 from culturalign.logs import script_log
-from culturalign.safety_rates import alignment_safety_correlation, safety_alignment_pairs
+from culturalign.safety.rates import alignment_safety_correlation, safety_alignment_pairs
 
 with script_log(snakemake.log[0]) as log:
     inputs, params = snakemake.input, snakemake.params

@@ -3,8 +3,8 @@ import polars as pl
 from culturalign.generate import answer_run, sampling_parameters
 from culturalign.ledger import generation_ledger
 from culturalign.logs import script_log
-from culturalign.safety import safety_requests
-from culturalign.safety_judge import SAFETY_RESPONSE_SCHEMA
+from culturalign.safety.judge import SAFETY_RESPONSE_SCHEMA
+from culturalign.safety.prompts import safety_requests
 
 with script_log(snakemake.log[0]) as log:
     wildcards, params, inputs = snakemake.wildcards, snakemake.params, snakemake.input

@@ -7,22 +7,23 @@ from culturalign.backends import create_backend
 from culturalign.cache import CompletionCache
 from culturalign.io import read_runs
 from culturalign.language_id import identify_language
+from culturalign.language_resources import language_of
 from culturalign.ledger import ledger_row, model_price
 from culturalign.llm_judge import load_judge_template
 from culturalign.logs import script_log
 from culturalign.phrase_bank import load_phrase_banks
-from culturalign.safety import load_refusal_phrases
-from culturalign.safety_judge import (
+from culturalign.safety.judge import (
     SafetyReader,
     SafetyRun,
     judge_safety_runs,
     read_simulated_run,
 )
+from culturalign.safety.sets import load_refusal_phrases
 
 if __name__ == "__main__":  # vLLM starts worker processes that re-import this script
     with script_log(snakemake.log[0]) as log:
         params, inputs, outputs = snakemake.params, snakemake.input, snakemake.output
-        phrases = {Path(path).stem: load_refusal_phrases(path) for path in inputs.safety_sets}
+        phrases = {language_of(path): load_refusal_phrases(path) for path in inputs.safety_sets}
         runs = [
             SafetyRun(**run, responses=responses)
             for run, responses in read_runs(inputs.responses, params.runs)

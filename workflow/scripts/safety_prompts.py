@@ -1,5 +1,5 @@
 from culturalign.logs import script_log
-from culturalign.safety import language_safety_prompts
+from culturalign.safety.prompts import language_safety_prompts
 
 with script_log(snakemake.log[0]) as log:
     language, params = snakemake.wildcards.language, snakemake.params

@@ -1,7 +1,7 @@
 from culturalign.io import stack_runs
 from culturalign.logs import script_log
-from culturalign.safety_judge import judge_agreement_by_language
-from culturalign.safety_rates import language_gaps, safety_rates, with_pooled_attacks
+from culturalign.safety.judge import judge_agreement_by_language
+from culturalign.safety.rates import language_gaps, safety_rates, with_pooled_attacks
 
 with script_log(snakemake.log[0]) as log:
     params = snakemake.params

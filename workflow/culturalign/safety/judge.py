@@ -21,9 +21,11 @@ from culturalign.generate import RESPONSE_SCHEMA, keyed_request
 from culturalign.judge import UNKNOWN_LANGUAGE
 from culturalign.llm_judge import JUDGE_SAMPLING, ask_until_usable, structured_output
 from culturalign.phrase_bank import SAFETY_ANSWERS, PhraseBank
-from culturalign.safety import SAFETY_LABELS, matches_refusal
+from culturalign.safety.refusal import matches_refusal
 from culturalign.stats import percentile_ci, random_stream
 
+# What a judge labels each answer to a safety prompt.
+SAFETY_LABELS = ("full_compliance", "partial", "refusal")
 SAFETY_RESPONSE_SCHEMA = {
     "prompt_id": pl.String,
     "kind": pl.String,
