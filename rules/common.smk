@@ -28,7 +28,7 @@ from culturalign.reanalysis import (
     runs_of,
     with_uniform_baseline,
 )
-from culturalign.report import caption_banner, honesty_notes
+from culturalign.report.notes import baseline_models, caption_banner, honesty_notes
 from culturalign.safety import load_other_language, safety_set_path
 
 REPO = Path(workflow.basedir)
@@ -139,9 +139,10 @@ SAFETY_JUDGE_TEMPLATE = RESOURCES / "safety" / "judge.jinja"
 
 
 PAGE_TEMPLATE = REPO / "workflow" / "report" / "page.html.jinja"
-REPORT_CODE = REPO / "workflow" / "culturalign" / "report.py"
-SUMMARY_CODE = REPO / "workflow" / "culturalign" / "summary.py"
-FIGURES_CODE = REPO / "workflow" / "culturalign" / "figures.py"
+REPORT_PACKAGE = REPO / "workflow" / "culturalign" / "report"
+SUMMARY_CODE = REPORT_PACKAGE / "summary.py"
+REPORT_CODE = sorted(set(REPORT_PACKAGE.glob("*.py")) - {SUMMARY_CODE})
+FIGURES_CODE = sorted((REPORT_PACKAGE / "figures").glob("*.py"))
 
 
 def alternatives(names):
@@ -607,21 +608,16 @@ def result_tables():
 
 # What every report page must say before a number is trusted (simulated respondents, a synthetic
 # survey, machine-translated prompts, bootstrap p-values), and what the report rules draw with.
-# The uniform-random baseline is simulated by design and labelled as the baseline; it does not
-# make a study of real models "not a real study".
-BASELINES = [
-    slug
-    for slug in EVALUATED
-    if MODELS[slug].get("respondent") == "uniform"
-    or (JUDGED_IMPORT and slug == config["regression"]["rq2"]["reference"])
-]
+EVALUATED_MODELS = {slug: MODELS[slug] for slug in EVALUATED}
+BASELINES = baseline_models(
+    EVALUATED_MODELS,
+    imported_reference=(
+        config["regression"]["rq2"]["reference"] if JUDGED_IMPORT else None
+    ),
+)
 HONESTY_NOTES = honesty_notes(
-    simulated_models=[
-        slug
-        for slug in EVALUATED
-        if "simulated" in (MODELS[slug]["backend"], MODELS[slug].get("family"))
-        and slug not in BASELINES
-    ],
+    EVALUATED_MODELS,
+    BASELINES,
     synthetic_survey=SURVEY["synthetic"]["enabled"],
     translated_languages=TRANSLATED_LANGUAGES,
     bootstrap_observations=config["regression"]["rq1"]["observations"] == "bootstrap",

@@ -10,24 +10,22 @@ from matplotlib.figure import Figure
 from PIL import Image
 from scipy import stats
 
-from culturalign.figures import (
-    alignment_figure,
-    capability_alignment_figure,
-    coefficient_figure,
-    cost_figure,
+from culturalign.report.figures.alignment import alignment_figure, self_consistency_figure
+from culturalign.report.figures.cost import cost_figure
+from culturalign.report.figures.drawing import save_figure, stamp_banner, unavailable_figure
+from culturalign.report.figures.quality import (
     filtering_figure,
     judge_agreement_figure,
     language_fidelity_figure,
-    population_correlation_figure,
+)
+from culturalign.report.figures.regression import (
+    capability_alignment_figure,
+    coefficient_figure,
     residual_diagnostics_figure,
-    safety_alignment_figure,
-    safety_rates_figure,
-    save_figure,
-    self_consistency_figure,
-    stamp_banner,
-    unavailable_figure,
     us_bias_figure,
 )
+from culturalign.report.figures.safety import safety_alignment_figure, safety_rates_figure
+from culturalign.report.figures.survey import population_correlation_figure
 
 
 def marks(axes, label):

@@ -2,9 +2,12 @@ from pathlib import Path
 
 import polars as pl
 
-from culturalign import figures
 from culturalign.logs import script_log
-from culturalign.report import figure_banner, safety_sections, tables_page
+from culturalign.report.figures.drawing import save_figure, stamp_banner
+from culturalign.report.figures.safety import safety_alignment_figure, safety_rates_figure
+from culturalign.report.notes import figure_banner
+from culturalign.report.pages import tables_page
+from culturalign.report.tables import safety_sections
 
 with script_log(snakemake.log[0]) as log:
     inputs, params, outputs = snakemake.input, snakemake.params, snakemake.output
@@ -12,14 +15,14 @@ with script_log(snakemake.log[0]) as log:
     pairs, correlation = pl.read_csv(inputs.pairs), pl.read_csv(inputs.correlation)
     problems = pl.concat([pl.read_csv(path, schema_overrides={"row": pl.Int64}) for path in inputs.problems])
     drawn = {
-        outputs.rates: figures.safety_rates_figure(rates),
-        outputs.alignment: figures.safety_alignment_figure(pairs, correlation, reference=params.reference),
+        outputs.rates: safety_rates_figure(rates),
+        outputs.alignment: safety_alignment_figure(pairs, correlation, reference=params.reference),
     }
     banner = figure_banner(params.notes)
     for path, figure in drawn.items():
         if banner:
-            figures.stamp_banner(figure, banner)
-        figures.save_figure(figure, path)
+            stamp_banner(figure, banner)
+        save_figure(figure, path)
         log.info("figure: %s", path)
     sections = safety_sections(
         rates, gaps, pl.read_csv(inputs.agreement), pairs, correlation, problems, params.reference

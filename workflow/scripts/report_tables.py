@@ -1,13 +1,13 @@
 from pathlib import Path
 
 from culturalign.logs import script_log
-from culturalign.report import (
+from culturalign.report.pages import tables_page
+from culturalign.report.tables import (
     alignment_table,
     consistency_table,
     filtering_table,
     ledger_table,
     read_tables,
-    tables_page,
 )
 
 with script_log(snakemake.log[0]) as log:
