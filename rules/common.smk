@@ -29,6 +29,13 @@ from culturalign.reanalysis import (
     with_uniform_baseline,
 )
 from culturalign.report.notes import baseline_models, caption_banner, honesty_notes
+from culturalign.report.registry import (
+    SAFETY_FIGURES,
+    STUDY_FIGURES,
+    TABLE_PAGES,
+    ReportScope,
+    shown_entries,
+)
 from culturalign.safety import load_other_language, safety_set_path
 
 REPO = Path(workflow.basedir)
@@ -623,6 +630,11 @@ HONESTY_NOTES = honesty_notes(
     bootstrap_observations=config["regression"]["rq1"]["observations"] == "bootstrap",
 )
 REPORT_TABLES = result_tables()
+REPORT_SCOPE = ReportScope(
+    units=tuple(config["alignment"]["units"]),
+    imported=bool(JUDGED_IMPORT),
+    secondary_judges=bool(JUDGES["secondary"]),
+)
 REPORT_PARAMS = {
     "notes": HONESTY_NOTES,
     "banner": caption_banner(HONESTY_NOTES),
@@ -636,3 +648,16 @@ REPORT_PARAMS = {
     "native_countries": config["regression"]["rq2"]["native_countries"],
     "backends": {slug: MODELS[slug]["backend"] for slug in EVALUATED},
 }
+
+
+def reported(entries):
+    """The registry's entries this study's report shows, as outputs marked for the report."""
+    return {
+        entry.name: report(
+            entry.path,
+            caption=f"../workflow/report/{entry.caption}",
+            category=entry.category,
+            labels=entry.labels,
+        )
+        for entry in shown_entries(entries, REPORT_SCOPE)
+    }

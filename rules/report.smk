@@ -16,103 +16,7 @@ rule report_figures:
         **REPORT_TABLES,
         code=[REPORT_CODE, FIGURES_CODE],
     output:
-        population_correlations=report(
-            "results/report/figures/population_correlations.png",
-            caption="../workflow/report/population_correlations.rst",
-            category="4. Survey",
-        ),
-        alignment_topic=(
-            report(
-                "results/report/figures/alignment_topic.png",
-                caption="../workflow/report/alignment_figure.rst",
-                category="1. Alignment",
-                labels={"figure": "alignment", "unit": "topic"},
-            )
-            if "topic" in config["alignment"]["units"]
-            else []
-        ),
-        alignment_response=(
-            report(
-                "results/report/figures/alignment_response.png",
-                caption="../workflow/report/alignment_figure.rst",
-                category="1. Alignment",
-                labels={"figure": "alignment", "unit": "response"},
-            )
-            if "response" in config["alignment"]["units"]
-            else []
-        ),
-        consistency=report(
-            "results/report/figures/consistency.png",
-            caption="../workflow/report/consistency_figure.rst",
-            category="1. Alignment",
-            labels={"figure": "self-consistency"},
-        ),
-        capability_alignment=report(
-            "results/report/figures/capability_alignment.png",
-            caption="../workflow/report/capability_alignment.rst",
-            category="2. Regression",
-            labels={"figure": "RQ1 capability and alignment"},
-        ),
-        rq1_coefficients=report(
-            "results/report/figures/rq1_coefficients.png",
-            caption="../workflow/report/rq1_coefficients.rst",
-            category="2. Regression",
-            labels={"figure": "RQ1 coefficients"},
-        ),
-        rq2_us_bias=report(
-            "results/report/figures/rq2_us_bias.png",
-            caption="../workflow/report/rq2_us_bias.rst",
-            category="2. Regression",
-            labels={"figure": "RQ2 US bias"},
-        ),
-        rq1_residuals=report(
-            "results/report/figures/rq1_residuals.png",
-            caption="../workflow/report/residuals.rst",
-            category="2. Regression",
-            labels={"figure": "RQ1 residuals"},
-        ),
-        rq2_residuals=report(
-            "results/report/figures/rq2_residuals.png",
-            caption="../workflow/report/residuals.rst",
-            category="2. Regression",
-            labels={"figure": "RQ2 residuals"},
-        ),
-        filtering=report(
-            "results/report/figures/filtering.png",
-            caption="../workflow/report/filtering_figure.rst",
-            category="3. Quality",
-            labels={"figure": "filtering"},
-        ),
-        language_fidelity=(
-            report(
-                "results/report/figures/language_fidelity.png",
-                caption="../workflow/report/language_fidelity.rst",
-                category="3. Quality",
-                labels={"figure": "language fidelity"},
-            )
-            if not JUDGED_IMPORT
-            else []
-        ),
-        judge_agreement=(
-            report(
-                "results/report/figures/judge_agreement.png",
-                caption="../workflow/report/judge_agreement.rst",
-                category="3. Quality",
-                labels={"figure": "judge agreement"},
-            )
-            if JUDGES["secondary"]
-            else []
-        ),
-        cost=(
-            report(
-                "results/report/figures/cost.png",
-                caption="../workflow/report/cost.rst",
-                category="5. Cost",
-                labels={"figure": "cost"},
-            )
-            if not JUDGED_IMPORT
-            else []
-        ),
+        **reported(STUDY_FIGURES),
     log:
         "logs/report/figures.log",
     conda:
@@ -129,56 +33,7 @@ rule report_tables:
         code=REPORT_CODE,
         template=PAGE_TEMPLATE,
     output:
-        alignment=report(
-            "results/report/tables/alignment.html",
-            caption="../workflow/report/alignment_table.rst",
-            category="6. Tables",
-            labels={"table": "alignment"},
-        ),
-        consistency=report(
-            "results/report/tables/consistency.html",
-            caption="../workflow/report/consistency_table.rst",
-            category="6. Tables",
-            labels={"table": "self-consistency"},
-        ),
-        rq1=report(
-            "results/report/tables/rq1.html",
-            caption="../workflow/report/rq1_table.rst",
-            category="6. Tables",
-            labels={"table": "RQ1"},
-        ),
-        rq2=report(
-            "results/report/tables/rq2.html",
-            caption="../workflow/report/rq2_table.rst",
-            category="6. Tables",
-            labels={"table": "RQ2"},
-        ),
-        filtering=report(
-            "results/report/tables/filtering.html",
-            caption="../workflow/report/filtering_table.rst",
-            category="6. Tables",
-            labels={"table": "filtering and language fidelity"},
-        ),
-        judge_agreement=(
-            report(
-                "results/report/tables/judge_agreement.html",
-                caption="../workflow/report/judge_agreement.rst",
-                category="6. Tables",
-                labels={"table": "judge agreement"},
-            )
-            if JUDGES["secondary"]
-            else []
-        ),
-        ledger=(
-            report(
-                "results/report/tables/ledger.html",
-                caption="../workflow/report/cost.rst",
-                category="6. Tables",
-                labels={"table": "cost ledger"},
-            )
-            if not JUDGED_IMPORT
-            else []
-        ),
+        **reported(TABLE_PAGES),
     log:
         "logs/report/tables.log",
     conda:
@@ -266,18 +121,7 @@ if SAFETY_REPORTED:
             template=PAGE_TEMPLATE,
             code=[REPORT_CODE, FIGURES_CODE],
         output:
-            rates=report(
-                "results/report/figures/safety_rates.png",
-                caption="../workflow/report/safety_rates.rst",
-                category="8. Safety",
-                labels={"figure": "safety rates"},
-            ),
-            alignment=report(
-                "results/report/figures/safety_alignment.png",
-                caption="../workflow/report/safety_alignment.rst",
-                category="8. Safety",
-                labels={"figure": "safety and alignment"},
-            ),
+            **reported(SAFETY_FIGURES),
             tables=report(
                 "results/report/tables/safety.html",
                 caption="../workflow/report/safety_tables.rst",

@@ -25,6 +25,7 @@ from culturalign.report.notes import (
     honesty_notes,
 )
 from culturalign.report.pages import evidence_page, evidence_sample
+from culturalign.report.registry import SAFETY_FIGURES, STUDY_FIGURES, TABLE_PAGES, ReportScope, shown_entries
 from culturalign.report.summary import summary_markdown
 from culturalign.report.tables import displayed_populations, native_scores
 
@@ -303,6 +304,32 @@ def test_honesty_notes_name_what_is_not_real_and_render_for_figures_and_captions
     assert banner.count("<li>") == 4 and "(marked &#x27;MT&#x27;): fi, sv" in banner
     assert honesty_notes(MODELS, ["uniform", "dk-oracle"], False, [], False) == ()
     assert figure_banner(()) == "" and caption_banner(()) == ""
+
+
+def test_the_report_shows_what_the_study_measured():
+    def names(entries, units=("topic", "response"), imported=False, secondary_judges=True):
+        return {
+            entry.name for entry in shown_entries(entries, ReportScope(units, imported, secondary_judges))
+        }
+
+    every = names(STUDY_FIGURES)
+    assert len(every) == len(STUDY_FIGURES) == 13
+    assert every - names(STUDY_FIGURES, units=("topic",)) == {"alignment_response"}
+    assert every - names(STUDY_FIGURES, units=("response",)) == {"alignment_topic"}
+    assert every - names(STUDY_FIGURES, secondary_judges=False) == {"judge_agreement"}
+    assert every - names(STUDY_FIGURES, imported=True) == {"language_fidelity", "cost"}
+    pages = names(TABLE_PAGES)
+    assert pages == {"alignment", "consistency", "rq1", "rq2", "filtering", "judge_agreement", "ledger"}
+    assert pages - names(TABLE_PAGES, imported=True, secondary_judges=False) == {"ledger", "judge_agreement"}
+
+
+def test_every_registry_entry_has_a_caption_and_a_path_of_its_own():
+    figures, pages = [*STUDY_FIGURES, *SAFETY_FIGURES], TABLE_PAGES
+    assert len({entry.path for entry in [*figures, *pages]}) == len(figures) + len(pages)
+    assert all(entry.path == f"results/report/figures/{entry.name}.png" for entry in figures)
+    assert all(entry.path == f"results/report/tables/{entry.name}.html" for entry in pages)
+    for entry in [*figures, *pages]:
+        assert (REPO / "workflow" / "report" / entry.caption).is_file(), entry.caption
 
 
 def test_machine_translated_languages_are_marked():

@@ -9,7 +9,6 @@ import polars as pl
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.transforms import ScaledTranslation
-from scipy import stats
 
 from culturalign.report.figures.drawing import (
     NEUTRAL,
@@ -255,6 +254,9 @@ def us_bias_figure(coefficients: pl.DataFrame, totals: pl.DataFrame, *, title: s
 def residual_diagnostics_figure(residuals: pl.DataFrame, title: str) -> Figure:
     """Residuals against fitted values and a normal Q–Q plot, from a frame with fitted and residual;
     one row of the two per engine where an `engine` column holds several."""
+    # Imported here for the reason given in survey.py: the workflow imports this module at parse time.
+    from scipy import stats
+
     engines = in_table_order(residuals, "engine") if "engine" in residuals.columns else [None]
     figure = new_figure(10.0, 3.8 * len(engines) + 0.6)
     for (spread, quantiles), engine in zip(

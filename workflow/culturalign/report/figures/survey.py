@@ -9,7 +9,6 @@ import matplotlib
 import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
-from scipy import stats
 
 from culturalign.report.figures.drawing import new_figure
 
@@ -19,6 +18,10 @@ LEVELS = ("country", "language", "global")
 def population_correlation_figure(ground_truth: pl.DataFrame, *, title: str | None = None) -> Figure:
     """Heatmap of Spearman correlations of item polarity between every two survey populations, over
     the items both have. `ground_truth`: level, group, item, pro_score."""
+    # Imported here, not at the top: the figure registry, and with it this module, is imported each
+    # time Snakemake parses the workflow, and scipy.stats alone takes longer to import than the rest.
+    from scipy import stats
+
     labels, values = _population_vectors(ground_truth)
     count = len(labels)
     matrix = np.full((count, count), np.nan)
