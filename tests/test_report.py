@@ -8,7 +8,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
+import jinja2
 import numpy as np
 import polars as pl
 import pytest
@@ -304,6 +306,26 @@ def test_honesty_notes_name_what_is_not_real_and_render_for_figures_and_captions
     assert banner.count("<li>") == 4 and "(marked &#x27;MT&#x27;): fi, sv" in banner
     assert honesty_notes(MODELS, ["uniform", "dk-oracle"], False, [], False) == ()
     assert figure_banner(()) == "" and caption_banner(()) == ""
+
+
+def test_the_start_page_shows_the_banner_the_report_rules_received():
+    """workflow.rst rendered as Snakemake renders a workflow description: it sees the config, and
+    each file marked for the report with its job, whose params carry the banner."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["translation"] = {"translator": None}
+    banner = caption_banner(honesty_notes(MODELS, ["uniform"], True, [], False))
+    template = jinja2.Environment(trim_blocks=True, lstrip_blocks=True).from_string(
+        (REPO / "workflow" / "report" / "workflow.rst").read_text()
+    )
+
+    def start_page(*params):
+        files = [SimpleNamespace(job=SimpleNamespace(params=SimpleNamespace(**values))) for values in params]
+        return template.render(snakemake=SimpleNamespace(config=config), categories={}, files=files)
+
+    shown = start_page({"unit": "topic"}, {"banner": banner}, {"banner": banner})
+    assert shown.count(banner) == 1 and "Every figure, table and caption repeats this banner." in shown
+    assert "not language models): dk-oracle.</li>" in shown and "uniform." not in shown
+    assert "Read with care" not in start_page({"banner": ""}) and "repeats this banner" not in start_page()
 
 
 def test_the_report_shows_what_the_study_measured():
