@@ -110,6 +110,12 @@ def test_every_part_is_built_and_says_it_is_simulated(study):
         )
     summary = (folder / "results" / "summary.md").read_text()
     assert "Simulated respondents" in summary and "Synthetic survey" in summary
+    # the start page shows the notes Python decided: the uniform baseline is no simulated respondent
+    start_page = re.search(
+        r'var workflow_desc = "(.*?)";\n', (folder / "results" / "report.html").read_text()
+    )[1]
+    assert "not language models): half-native, native, us-leaning.</li>" in start_page
+    assert "Every figure, table and caption repeats this banner." in start_page
     # the planted US lean is read out in plain words; the native respondents lean the other way
     for language in ("da", "pt"):
         assert re.search(rf"- us-leaning in {language}: [\d.]+ \[[\d.]+, [\d.]+\], leans US", summary), (
