@@ -13,7 +13,6 @@ from culturalign.plan import plan_study
 from culturalign.prompts import templates_path, topics_path
 from culturalign.reanalysis import JudgedImportError
 from culturalign.regression import RegressionError
-from culturalign.report import caption_banner, honesty_notes
 from culturalign.safety.sets import safety_set_path
 
 REPO = Path(workflow.basedir)
@@ -56,10 +55,6 @@ JUDGE_TEMPLATE = RESOURCES / "judge" / "prompt.jinja"
 TRANSLATE_TEMPLATE = RESOURCES / "translate" / "prompt.jinja"
 SAFETY_JUDGE_TEMPLATE = RESOURCES / "safety" / "judge.jinja"
 VLLM_MANIFEST = "results/vllm/{model}.json"
-PAGE_TEMPLATE = REPO / "workflow" / "report" / "page.html.jinja"
-REPORT_CODE = REPO / "workflow" / "culturalign" / "report.py"
-SUMMARY_CODE = REPO / "workflow" / "culturalign" / "summary.py"
-FIGURES_CODE = REPO / "workflow" / "culturalign" / "figures.py"
 
 
 def alternatives(names):
@@ -181,6 +176,19 @@ def gpus(model_key):
 def api_requests(model_key):
     """Requests in flight of the model named by the wildcard `model_key`: profiles cap their sum."""
     return lambda wildcards: STUDY.requests_in_flight(wildcards[model_key])
+
+
+def reported(entries):
+    """Registry entries (culturalign.report.registry) as outputs marked for the report."""
+    return {
+        entry.name: report(
+            entry.path,
+            caption=f"../workflow/report/{entry.caption}",
+            category=entry.category,
+            labels=entry.labels,
+        )
+        for entry in entries
+    }
 
 
 def final_targets():

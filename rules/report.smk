@@ -2,15 +2,34 @@
 # `snakemake --report results/report.html`. Everything here reads the results tables only, so a
 # change to the report code reruns report rules and nothing upstream. Each rule also takes the
 # package modules it draws with as input: Snakemake tracks a rule's script, not what it imports.
+from culturalign.report.notes import caption_banner, honesty_notes
+from culturalign.report.registry import (
+    SAFETY_FIGURES,
+    STUDY_FIGURES,
+    TABLE_PAGES,
+    ReportScope,
+    shown_entries,
+)
+
+PAGE_TEMPLATE = REPO / "workflow" / "report" / "page.html.jinja"
+REPORT_PACKAGE = REPO / "workflow" / "culturalign" / "report"
+SUMMARY_CODE = REPORT_PACKAGE / "summary.py"
+REPORT_CODE = sorted(set(REPORT_PACKAGE.glob("*.py")) - {SUMMARY_CODE})
+FIGURES_CODE = sorted((REPORT_PACKAGE / "figures").glob("*.py"))
 
 
 # What every report page must say before a number is trusted (simulated respondents, a synthetic
 # survey, machine-translated prompts, bootstrap p-values), and what the report rules draw with.
 HONESTY_NOTES = honesty_notes(
-    simulated_models=list(STUDY.simulated_models),
+    simulated_models=STUDY.simulated_models,
     synthetic_survey=SURVEY["synthetic"]["enabled"],
-    translated_languages=list(STUDY.translated),
+    translated_languages=STUDY.translated,
     bootstrap_observations=REGRESSION["rq1"]["observations"] == "bootstrap",
+)
+REPORT_SCOPE = ReportScope(
+    units=tuple(config["alignment"]["units"]),
+    imported=bool(STUDY.imported),
+    secondary_judges=bool(STUDY.secondary_judges),
 )
 REPORT_TABLES = STUDY.result_tables()
 REPORT_PARAMS = {
@@ -24,7 +43,10 @@ REPORT_PARAMS = {
     "rq2_single_seed": len(STUDY.seeds) == 1,
     "baselines": list(STUDY.baselines),
     "native_countries": REGRESSION["rq2"]["native_countries"],
-    "backends": {slug: STUDY.models[slug]["backend"] for slug in STUDY.evaluated},
+    "simulated_models": [
+        slug for slug in STUDY.evaluated if STUDY.backend(slug).simulated
+    ],
+    "gpu_models": [slug for slug in STUDY.evaluated if STUDY.backend(slug).gpu],
 }
 
 
@@ -40,103 +62,7 @@ rule report_figures:
         **REPORT_TABLES,
         code=[REPORT_CODE, FIGURES_CODE],
     output:
-        population_correlations=report(
-            "results/report/figures/population_correlations.png",
-            caption="../workflow/report/population_correlations.rst",
-            category="4. Survey",
-        ),
-        alignment_topic=(
-            report(
-                "results/report/figures/alignment_topic.png",
-                caption="../workflow/report/alignment_figure.rst",
-                category="1. Alignment",
-                labels={"figure": "alignment", "unit": "topic"},
-            )
-            if "topic" in config["alignment"]["units"]
-            else []
-        ),
-        alignment_response=(
-            report(
-                "results/report/figures/alignment_response.png",
-                caption="../workflow/report/alignment_figure.rst",
-                category="1. Alignment",
-                labels={"figure": "alignment", "unit": "response"},
-            )
-            if "response" in config["alignment"]["units"]
-            else []
-        ),
-        consistency=report(
-            "results/report/figures/consistency.png",
-            caption="../workflow/report/consistency_figure.rst",
-            category="1. Alignment",
-            labels={"figure": "self-consistency"},
-        ),
-        capability_alignment=report(
-            "results/report/figures/capability_alignment.png",
-            caption="../workflow/report/capability_alignment.rst",
-            category="2. Regression",
-            labels={"figure": "RQ1 capability and alignment"},
-        ),
-        rq1_coefficients=report(
-            "results/report/figures/rq1_coefficients.png",
-            caption="../workflow/report/rq1_coefficients.rst",
-            category="2. Regression",
-            labels={"figure": "RQ1 coefficients"},
-        ),
-        rq2_us_bias=report(
-            "results/report/figures/rq2_us_bias.png",
-            caption="../workflow/report/rq2_us_bias.rst",
-            category="2. Regression",
-            labels={"figure": "RQ2 US bias"},
-        ),
-        rq1_residuals=report(
-            "results/report/figures/rq1_residuals.png",
-            caption="../workflow/report/residuals.rst",
-            category="2. Regression",
-            labels={"figure": "RQ1 residuals"},
-        ),
-        rq2_residuals=report(
-            "results/report/figures/rq2_residuals.png",
-            caption="../workflow/report/residuals.rst",
-            category="2. Regression",
-            labels={"figure": "RQ2 residuals"},
-        ),
-        filtering=report(
-            "results/report/figures/filtering.png",
-            caption="../workflow/report/filtering_figure.rst",
-            category="3. Quality",
-            labels={"figure": "filtering"},
-        ),
-        language_fidelity=(
-            report(
-                "results/report/figures/language_fidelity.png",
-                caption="../workflow/report/language_fidelity.rst",
-                category="3. Quality",
-                labels={"figure": "language fidelity"},
-            )
-            if not STUDY.imported
-            else []
-        ),
-        judge_agreement=(
-            report(
-                "results/report/figures/judge_agreement.png",
-                caption="../workflow/report/judge_agreement.rst",
-                category="3. Quality",
-                labels={"figure": "judge agreement"},
-            )
-            if STUDY.secondary_judges
-            else []
-        ),
-        cost=(
-            report(
-                "results/report/figures/cost.png",
-                caption="../workflow/report/cost.rst",
-                category="5. Cost",
-                labels={"figure": "cost"},
-            )
-            if not STUDY.imported
-            else []
-        ),
+        **reported(shown_entries(STUDY_FIGURES, REPORT_SCOPE)),
     log:
         "logs/report/figures.log",
     conda:
@@ -153,56 +79,7 @@ rule report_tables:
         code=REPORT_CODE,
         template=PAGE_TEMPLATE,
     output:
-        alignment=report(
-            "results/report/tables/alignment.html",
-            caption="../workflow/report/alignment_table.rst",
-            category="6. Tables",
-            labels={"table": "alignment"},
-        ),
-        consistency=report(
-            "results/report/tables/consistency.html",
-            caption="../workflow/report/consistency_table.rst",
-            category="6. Tables",
-            labels={"table": "self-consistency"},
-        ),
-        rq1=report(
-            "results/report/tables/rq1.html",
-            caption="../workflow/report/rq1_table.rst",
-            category="6. Tables",
-            labels={"table": "RQ1"},
-        ),
-        rq2=report(
-            "results/report/tables/rq2.html",
-            caption="../workflow/report/rq2_table.rst",
-            category="6. Tables",
-            labels={"table": "RQ2"},
-        ),
-        filtering=report(
-            "results/report/tables/filtering.html",
-            caption="../workflow/report/filtering_table.rst",
-            category="6. Tables",
-            labels={"table": "filtering and language fidelity"},
-        ),
-        judge_agreement=(
-            report(
-                "results/report/tables/judge_agreement.html",
-                caption="../workflow/report/judge_agreement.rst",
-                category="6. Tables",
-                labels={"table": "judge agreement"},
-            )
-            if STUDY.secondary_judges
-            else []
-        ),
-        ledger=(
-            report(
-                "results/report/tables/ledger.html",
-                caption="../workflow/report/cost.rst",
-                category="6. Tables",
-                labels={"table": "cost ledger"},
-            )
-            if not STUDY.imported
-            else []
-        ),
+        **reported(shown_entries(TABLE_PAGES, REPORT_SCOPE)),
     log:
         "logs/report/tables.log",
     conda:
@@ -287,18 +164,7 @@ if STUDY.safety_reported:
             template=PAGE_TEMPLATE,
             code=[REPORT_CODE, FIGURES_CODE],
         output:
-            rates=report(
-                "results/report/figures/safety_rates.png",
-                caption="../workflow/report/safety_rates.rst",
-                category="8. Safety",
-                labels={"figure": "safety rates"},
-            ),
-            alignment=report(
-                "results/report/figures/safety_alignment.png",
-                caption="../workflow/report/safety_alignment.rst",
-                category="8. Safety",
-                labels={"figure": "safety and alignment"},
-            ),
+            **reported(shown_entries(SAFETY_FIGURES, REPORT_SCOPE)),
             tables=report(
                 "results/report/tables/safety.html",
                 caption="../workflow/report/safety_tables.rst",

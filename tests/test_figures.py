@@ -1,5 +1,6 @@
 # ruff: noqa: RUF001 -- the figures' labels use Greek letters, minus signs and dashes
 import itertools
+from types import SimpleNamespace
 
 import numpy as np
 import polars as pl
@@ -10,24 +11,24 @@ from matplotlib.figure import Figure
 from PIL import Image
 from scipy import stats
 
-from culturalign.figures import (
-    alignment_figure,
-    capability_alignment_figure,
-    coefficient_figure,
-    cost_figure,
+from culturalign.report.figures.alignment import alignment_figure, self_consistency_figure
+from culturalign.report.figures.cost import cost_figure
+from culturalign.report.figures.drawing import drawn_figure, save_figure, stamp_banner, unavailable_figure
+from culturalign.report.figures.quality import (
     filtering_figure,
     judge_agreement_figure,
     language_fidelity_figure,
-    population_correlation_figure,
+)
+from culturalign.report.figures.regression import (
+    capability_alignment_figure,
+    coefficient_figure,
     residual_diagnostics_figure,
-    safety_alignment_figure,
-    safety_rates_figure,
-    save_figure,
-    self_consistency_figure,
-    stamp_banner,
-    unavailable_figure,
     us_bias_figure,
 )
+from culturalign.report.figures.safety import safety_alignment_figure, safety_rates_figure
+from culturalign.report.figures.survey import population_correlation_figure
+from culturalign.report.notes import honesty_notes
+from culturalign.report.registry import STUDY_FIGURES, entry_named
 
 
 def marks(axes, label):
@@ -580,7 +581,7 @@ def ledger_table():
 
 
 def test_cost_ledger_sums_per_model_and_says_what_zero_means():
-    figure = cost_figure(ledger_table(), {"gpt": "openai", "sim": "simulated", "gemma": "vllm"})
+    figure = cost_figure(ledger_table(), simulated_models={"sim"}, gpu_models={"gemma"})
     tokens, dollars, seconds = figure.axes
     assert tick_texts(tokens.get_yticklabels()) == ["gpt", "sim", "gemma"]
 
@@ -736,7 +737,7 @@ def test_a_large_study_wraps_panels_in_rows_of_four_and_no_tick_labels_overlap()
     for figure in (
         self_consistency_figure(consistency, survey),
         filtering_figure(filtering),
-        cost_figure(ledger, {model: "vllm" for model in models}),
+        cost_figure(ledger, gpu_models=models),
     ):
         assert overlapping_labels(figure) == []
     large = self_consistency_figure(consistency, survey)
@@ -826,3 +827,31 @@ def test_an_analysis_that_was_not_fitted_keeps_its_figure_and_says_why(tmp_path)
     assert reason in texts and figure._suptitle.get_text() == "rq1 coefficients"
     save_figure(stamp_banner(figure), tmp_path / "rq1.png")
     assert (tmp_path / "rq1.png").stat().st_size > 5_000
+
+
+def test_a_registry_figure_carries_the_notes_banner_and_an_unfitted_rq1_says_why():
+    reason = "RQ1 not fitted: fewer than two models"
+    tables = {
+        "rq1": pl.DataFrame(schema={"term": pl.String, "estimate": pl.Float64}),
+        "rq1_fit": pl.DataFrame({"note": [None, reason]}),
+        "rq2": coefficient_table(),
+        "rq2_totals": pl.DataFrame(
+            {"model": ["m"], "language": ["da"], "us_minus_native": [0.1], "ci_low": [0.0], "ci_high": [0.2]}
+        ),
+    }
+    notes = honesty_notes(["sim"], True, [], False)
+    params = SimpleNamespace(notes=notes)
+
+    def banner_of(figure):
+        return [
+            text.get_text().replace("\n", " ") for text in figure.texts if text.get_gid() == "banner-text"
+        ]
+
+    unfitted = drawn_figure(entry_named(STUDY_FIGURES, "rq1_coefficients"), tables, params)
+    assert unfitted.get_suptitle() == "rq1 coefficients"
+    assert any(reason in text.get_text() for text in unfitted.texts)
+    assert banner_of(unfitted) == ["SIMULATED RESPONDENTS · SYNTHETIC SURVEY"]
+    # RQ2 does not hang on RQ1's fit: its figure is drawn, and without notes it carries no banner
+    drawn = drawn_figure(entry_named(STUDY_FIGURES, "rq2_us_bias"), tables, SimpleNamespace(notes=()))
+    assert drawn.get_suptitle() == "RQ2: do models hold US values when speaking another language?"
+    assert banner_of(drawn) == []

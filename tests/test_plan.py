@@ -136,7 +136,7 @@ def test_a_reanalysis_plans_the_imported_tables_runs(items, in_repo, tmp_path):
     table = pl.DataFrame(
         {
             "model": ["m1"] * 12 + ["m2"] * 6,
-            "family": ["f"] * 18,
+            "family": ["f"] * 12 + ["simulated"] * 6,
             "language": (["da"] * 6 + ["nl"] * 6) + ["da"] * 6,
             "item": scored * 3,
             "pro_score": [0.2, 0.4, 0.6, 0.8, 1.0, 0.0] * 3,
@@ -157,6 +157,8 @@ def test_a_reanalysis_plans_the_imported_tables_runs(items, in_repo, tmp_path):
     assert study.imported == str(path)
     assert study.evaluated == ("m1", "m2", "uniform")
     assert study.baselines == ("uniform",)
+    # a released table's calibration model is simulated by its family; the added baseline is not named
+    assert study.simulated_models == ("m2",)
     assert Run("m1", "nl", 0) in study.runs and Run("m2", "nl", 0) not in study.runs
     assert study.languages == ("da", "nl") and study.seeds == (0,)
     assert study.safety_runs == () and study.llm_judges == ()

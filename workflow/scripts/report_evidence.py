@@ -5,7 +5,8 @@ import polars as pl
 from culturalign.io import stack_runs
 from culturalign.items import load_items
 from culturalign.logs import script_log
-from culturalign.report import evidence_page, evidence_sample, native_scores
+from culturalign.report.pages import evidence_page, evidence_sample
+from culturalign.report.tables import native_scores
 
 with script_log(snakemake.log[0]) as log:
     inputs, params = snakemake.input, snakemake.params

@@ -1,53 +1,10 @@
-import polars as pl
-
-from culturalign import figures
 from culturalign.logs import script_log
-from culturalign.report import displayed_populations, figure_banner, read_tables
+from culturalign.report.figures.drawing import drawn_figure, save_figure
+from culturalign.report.registry import STUDY_FIGURES, entry_named
+from culturalign.report.tables import read_tables
 
 with script_log(snakemake.log[0]) as log:
-    params = snakemake.params
-    tables = read_tables(dict(snakemake.input.items()), params.translated)
-    lme4_residuals = tables["rq1_residuals"].filter(pl.col("engine") == "lme4")
-    populations = displayed_populations(tables["alignment"], params.native_countries)
-    # RQ1 is not fitted when the design cannot carry its formula; its figures say why
-    rq1_missing = tables["rq1"].is_empty() and next(iter(tables["rq1_fit"]["note"].drop_nulls()), None)
-    draw = {
-        "population_correlations": lambda: figures.population_correlation_figure(tables["ground_truth"]),
-        "alignment_topic": lambda: figures.alignment_figure(
-            tables["alignment"],
-            unit="topic",
-            native_countries=params.native_countries,
-            populations=populations,
-        ),
-        "alignment_response": lambda: figures.alignment_figure(
-            tables["alignment"],
-            unit="response",
-            native_countries=params.native_countries,
-            populations=populations,
-        ),
-        "consistency": lambda: figures.self_consistency_figure(
-            tables["consistency"], tables["survey_consistency"]
-        ),
-        "capability_alignment": lambda: figures.capability_alignment_figure(lme4_residuals, tables["rq1"]),
-        "rq1_coefficients": lambda: figures.coefficient_figure(tables["rq1"], title="RQ1 fixed effects"),
-        "rq2_us_bias": lambda: figures.us_bias_figure(tables["rq2"], tables["rq2_totals"]),
-        "rq1_residuals": lambda: figures.residual_diagnostics_figure(lme4_residuals, "RQ1 (lme4) residuals"),
-        "rq2_residuals": lambda: figures.residual_diagnostics_figure(
-            tables["rq2_residuals"], "RQ2 (OLS) residuals"
-        ),
-        "filtering": lambda: figures.filtering_figure(tables["filtering"]),
-        "language_fidelity": lambda: figures.language_fidelity_figure(tables["language_fidelity"]),
-        "judge_agreement": lambda: figures.judge_agreement_figure(tables["judge_agreement"]),
-        "cost": lambda: figures.cost_figure(tables["ledger"], params.backends),
-    }
-    banner = figure_banner(params.notes)
-    # a figure the study has no table for (no secondary judge, no ledger) is an empty output
-    for name, path in ((name, path) for name, path in snakemake.output.items() if path):
-        if rq1_missing and name.startswith(("rq1_", "capability_")):
-            figure = figures.unavailable_figure(name.replace("_", " "), rq1_missing)
-        else:
-            figure = draw[name]()
-        if banner:
-            figures.stamp_banner(figure, banner)
-        figures.save_figure(figure, path)
+    tables = read_tables(dict(snakemake.input.items()), snakemake.params.translated)
+    for name, path in snakemake.output.items():
+        save_figure(drawn_figure(entry_named(STUDY_FIGURES, name), tables, snakemake.params), path)
         log.info("%s: %s", name, path)

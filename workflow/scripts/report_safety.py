@@ -2,24 +2,21 @@ from pathlib import Path
 
 import polars as pl
 
-from culturalign import figures
 from culturalign.logs import script_log
-from culturalign.report import figure_banner, safety_sections, tables_page
+from culturalign.report.figures.drawing import drawn_figure, save_figure
+from culturalign.report.pages import tables_page
+from culturalign.report.registry import SAFETY_FIGURES
+from culturalign.report.tables import safety_sections
 
 with script_log(snakemake.log[0]) as log:
     inputs, params, outputs = snakemake.input, snakemake.params, snakemake.output
     rates, gaps = pl.read_parquet(inputs.rates), pl.read_parquet(inputs.gaps)
     pairs, correlation = pl.read_csv(inputs.pairs), pl.read_csv(inputs.correlation)
     problems = pl.concat([pl.read_csv(path, schema_overrides={"row": pl.Int64}) for path in inputs.problems])
-    drawn = {
-        outputs.rates: figures.safety_rates_figure(rates),
-        outputs.alignment: figures.safety_alignment_figure(pairs, correlation, reference=params.reference),
-    }
-    banner = figure_banner(params.notes)
-    for path, figure in drawn.items():
-        if banner:
-            figures.stamp_banner(figure, banner)
-        figures.save_figure(figure, path)
+    tables = {"rates": rates, "pairs": pairs, "correlation": correlation}
+    for entry in SAFETY_FIGURES:
+        path = getattr(outputs, entry.name)
+        save_figure(drawn_figure(entry, tables, params), path)
         log.info("figure: %s", path)
     sections = safety_sections(
         rates, gaps, pl.read_csv(inputs.agreement), pairs, correlation, problems, params.reference

@@ -3,8 +3,8 @@ from pathlib import Path
 import polars as pl
 
 from culturalign.logs import script_log
-from culturalign.report import native_scores
-from culturalign.summary import safety_summary, summary_markdown
+from culturalign.report.summary import safety_summary, summary_markdown
+from culturalign.report.tables import native_scores
 
 with script_log(snakemake.log[0]) as log:
     inputs, params = snakemake.input, snakemake.params

@@ -1,9 +1,13 @@
 """The study's headline numbers in plain Markdown (results/summary.md), with what each analysis
 left out and why, for readers who will not open the report."""
 
+from collections.abc import Sequence
+
 import polars as pl
 
-from culturalign.report import format_interval, format_number, language_label, ledger_table
+from culturalign.report.formatting import format_interval, format_number, language_label
+from culturalign.report.notes import HonestyNote
+from culturalign.report.tables import ledger_table
 
 
 def summary_markdown(
@@ -14,7 +18,7 @@ def summary_markdown(
     rq2: pl.DataFrame,
     rq2_totals: pl.DataFrame,
     ledger: pl.DataFrame | None,
-    notes: list[str],
+    notes: Sequence[HonestyNote],
     translated: list[str],
     baselines: list[str] = (),
 ) -> str:
@@ -23,7 +27,11 @@ def summary_markdown(
     here)."""
     lines = ["# culturalign: summary", ""]
     if notes:
-        lines += ["> **Read with care: not a real study's results.**", *[f"> - {note}" for note in notes], ""]
+        lines += [
+            "> **Read with care: not a real study's results.**",
+            *[f"> - {note.text}" for note in notes],
+            "",
+        ]
     country = survey_consistency.filter(pl.col("level") == "country")["consistency"]
     released = "interval" in survey_consistency.columns and survey_consistency["interval"].is_null().all()
     ceiling = (

@@ -1,0 +1,30 @@
+# ruff: noqa: RUF001 -- a missing number is written as an en dash on purpose
+"""How numbers, intervals and languages are written wherever the report names them."""
+
+import polars as pl
+
+
+def format_number(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None or value != value else f"{value:.{digits}f}"
+
+
+def format_interval(row: dict, column: str, bounds: str = "ci") -> str:
+    """The value of `column` and its interval `<bounds>_low`, `<bounds>_high`."""
+    low, high = format_number(row[f"{bounds}_low"]), format_number(row[f"{bounds}_high"])
+    return f"{format_number(row[column])} [{low}, {high}]"
+
+
+def language_label(language: str, translated: list[str]) -> str:
+    return f"{language} (MT)" if language in translated else language
+
+
+def with_language_labels(frame: pl.DataFrame, translated: list[str]) -> pl.DataFrame:
+    """Machine-translated languages marked 'MT' wherever a table or figure names them."""
+    if "language" not in frame.columns or not translated:
+        return frame
+    return frame.with_columns(
+        pl.col("language").replace_strict(
+            {language: language_label(language, translated) for language in translated},
+            default=pl.col("language"),
+        )
+    )
