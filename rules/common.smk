@@ -55,6 +55,7 @@ JUDGE_TEMPLATE = RESOURCES / "judge" / "prompt.jinja"
 TRANSLATE_TEMPLATE = RESOURCES / "translate" / "prompt.jinja"
 SAFETY_JUDGE_TEMPLATE = RESOURCES / "safety" / "judge.jinja"
 VLLM_MANIFEST = "results/vllm/{model}.json"
+JUDGE_MANIFEST = "results/vllm/judge/{judge}.json"
 
 
 def alternatives(names):
@@ -122,19 +123,6 @@ def safety_generation_inputs(wildcards):
     return answering_inputs(
         wildcards, "results/safety/prompts/{language}.parquet".format(**wildcards)
     )
-
-
-def one_job_prompts(wildcards):
-    """All prompt samples a model answers in its one job, by language and seed, and the safety
-    prompts of each language it answers them in (`safety_<language>`)."""
-    prompts = {
-        f"{run.language}_{run.seed}": f"results/prompts/{run.language}/{run.seed}.parquet"
-        for run in STUDY.runs_of(wildcards.model)
-    }
-    return prompts | {
-        f"safety_{run.language}": f"results/safety/prompts/{run.language}.parquet"
-        for run in STUDY.safety_runs_of(wildcards.model)
-    }
 
 
 def scoring_inputs(wildcards):

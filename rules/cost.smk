@@ -34,11 +34,11 @@ rule ledger:
 
 rule estimate_cost:
     input:
-        prompts=expand(
-            "results/prompts/{language}/{seed}.parquet",
-            language=STUDY.languages,
-            seed=STUDY.seeds,
-        ),
+        prompts=[
+            f"results/prompts/{language}/{seed}.parquet"
+            for language in STUDY.languages
+            for seed in STUDY.seeds
+        ],
         prices=PRICES_FILE,
     output:
         "results/cost_estimate.csv",
@@ -48,6 +48,11 @@ rule estimate_cost:
         "../envs/core.yaml"
     params:
         models=STUDY.models,
+        samples=[
+            {"language": language, "seed": seed}
+            for language in STUDY.languages
+            for seed in STUDY.seeds
+        ],
         sampling=config["generation"],
         cache=COMPLETION_CACHE,
     script:

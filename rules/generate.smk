@@ -34,7 +34,15 @@ rule submit_batch:
 
 rule generate_vllm:
     input:
-        unpack(one_job_prompts),
+        # every prompt sample the model answers, and the safety prompts of each language it
+        # answers them in: one engine load for all
+        prompts=lambda wildcards: STUDY.per_run(
+            "results/prompts/{language}/{seed}.parquet", STUDY.runs_of(wildcards.model)
+        ),
+        safety_prompts=lambda wildcards: [
+            f"results/safety/prompts/{language}.parquet"
+            for language in STUDY.safety_languages_of(wildcards.model)
+        ],
     output:
         VLLM_MANIFEST,
     log:
@@ -48,6 +56,8 @@ rule generate_vllm:
         vllm_engines=1,
     params:
         settings=model_settings("model"),
+        runs=lambda wildcards: STUDY.as_params(STUDY.runs_of(wildcards.model)),
+        safety_languages=lambda wildcards: STUDY.safety_languages_of(wildcards.model),
         sampling=config["generation"],
         safety_sampling={**config["generation"], **SAFETY["sampling"]},
         attacks=SAFETY["attacks"],

@@ -2,8 +2,11 @@
 #
 # With judges.primary, LLM judges label every run (llm_judge, one job per judge and run, through
 # the same backends, cache, Batch API and ledger as generation) but a uniform respondent's, whose
-# coin flips the simulated reader reads for free; the primary judge's labels are the study's. Without one, the simulated reader reads the simulated respondents inside each run's
-# score_run job (rules/polarity.smk), which writes results/judged/ in both cases.
+# coin flips the simulated reader reads for free; the primary judge's labels are the study's. A
+# GPU judge first judges every run in one job (llm_judge_vllm, one weight load), and its per-run
+# jobs read those labels back from the cache, as generation does. Without a judge, the simulated
+# reader reads the simulated respondents inside each run's score_run job (rules/alignment.smk),
+# which writes results/judged/ in both cases.
 
 
 if STUDY.llm_judges:
@@ -18,6 +21,13 @@ if STUDY.llm_judges:
             item_bank=ITEMS_FILE,
             template=JUDGE_TEMPLATE,
             prices=PRICES_FILE,
+            # a judge whose one job reads every run (vLLM) has already judged this one: ancient,
+            # so that a run added later reruns that job for the new run only
+            manifest=lambda wildcards: (
+                [ancient(JUDGE_MANIFEST.format(judge=wildcards.judge))]
+                if STUDY.backend(wildcards.judge).one_job_per_model
+                else []
+            ),
         output:
             labels="results/judge_labels/{judge}/{model}/{language}/{seed}.parquet",
             ledger="results/ledger/judge/{judge}/{model}/{language}/{seed}.csv",
@@ -25,8 +35,6 @@ if STUDY.llm_judges:
             "logs/llm_judge/{judge}/{model}/{language}/{seed}.log",
         benchmark:
             "results/benchmarks/llm_judge/{judge}/{model}/{language}/{seed}.tsv"
-        wildcard_constraints:
-            judge=alternatives(STUDY.api_judges),
         conda:
             "../envs/core.yaml"
         resources:
@@ -49,15 +57,8 @@ if STUDY.llm_judges:
             item_bank=ITEMS_FILE,
             template=JUDGE_TEMPLATE,
         output:
-            # one job per vLLM judge loads its weights once for every run
-            labels=STUDY.per_run(
-                "results/judge_labels/{{judge}}/{model}/{language}/{seed}.parquet",
-                STUDY.llm_judged_runs(),
-            ),
-            ledger=STUDY.per_run(
-                "results/ledger/judge/{{judge}}/{model}/{language}/{seed}.csv",
-                STUDY.llm_judged_runs(),
-            ),
+            # one job per GPU judge loads its weights once and judges every run into the cache
+            JUDGE_MANIFEST,
         log:
             "logs/llm_judge_vllm/{judge}.log",
         benchmark:
@@ -92,6 +93,7 @@ if STUDY.llm_judges:
         conda:
             "../envs/core.yaml"
         params:
+            runs=STUDY.judge_runs(),
             bootstrap=config["judges"]["bootstrap"],
             seed=config["judges"]["seed"],
         script:

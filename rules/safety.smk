@@ -104,6 +104,7 @@ rule safety_judge:
         cache=COMPLETION_CACHE,
         state=f"results/batches/safety_judge/{STUDY.safety_judge}.json",
         answer_languages=STUDY.answer_languages,
+        prompt_languages=list(STUDY.safety_languages),
     script:
         "../workflow/scripts/safety_judge.py"
 

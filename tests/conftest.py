@@ -8,11 +8,20 @@ import polars as pl
 import pytest
 import yaml
 
-from culturalign.generate import generation_requests, sampling_parameters
+from culturalign.calls import sampling_parameters
+from culturalign.generate import generation_requests
 from culturalign.items import load_items
 from culturalign.phrase_bank import PhraseBank, available_languages, load_phrase_banks, phrase_bank_path
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+TEST_STUDIES = REPO / "tests" / "configs"
+
+
+def example_study(name: str) -> dict:
+    """A test study from tests/configs/: each is also a runnable example."""
+    return yaml.safe_load((TEST_STUDIES / f"{name}.yaml").read_text())
 
 
 def snakemake_command(study, *arguments):

@@ -11,8 +11,9 @@ from conftest import REPO
 from culturalign.backends import Backend, Completion, backend, backend_class, backend_names, create_backend
 from culturalign.backends.base import REGISTRY
 from culturalign.cache import CompletionCache
+from culturalign.calls import generate_responses
 from culturalign.config import ConfigError
-from culturalign.generate import generate_responses, generation_requests
+from culturalign.generate import generation_requests
 from culturalign.ledger import model_price
 from culturalign.plan import plan_study
 

@@ -6,59 +6,12 @@ import shutil
 import polars as pl
 import pytest
 
-from conftest import snakemake
+from conftest import example_study, snakemake
 
-LANGUAGES = ["da", "nl", "pt"]
-SEEDS = [0, 1]
-FLAT_SHARES = (30, 45, 60, 75, 90)
-CONFIG = {
-    "survey": {
-        "path": "data/survey.sav",
-        "synthetic": {"enabled": True, "seed": 0, "respondents_per_country": 1500},
-    },
-    "languages": LANGUAGES,
-    "seeds": SEEDS,
-    "prompts_per_seed": 300,
-    "safety": {"enabled": False},  # its known answers are in test_safety_workflow.py
-    "models": {
-        "uniform": {"backend": "simulated", "respondent": "uniform"},
-        "native": {"backend": "simulated", "respondent": "population", "population": "native"},
-        "dk-oracle": {"backend": "simulated", "respondent": "population", "population": "DK"},
-        "us-leaning": {
-            "backend": "simulated",
-            "respondent": "mixture",
-            "mixture": {"US": 0.7, "native": 0.3},
-        },
-        **{
-            f"cap-{share}": {
-                "backend": "simulated",
-                "respondent": "mixture",
-                "mixture": {"native": share / 100, "uniform": 1 - share / 100},
-                "capability": dict.fromkeys(LANGUAGES, share / 100),
-            }
-            for share in (5, 10, 15, 20, 25, 30)
-        },
-        # Alignment that does not depend on capability: the same mixture, capabilities spread.
-        **{
-            f"flat-{share}": {
-                "backend": "simulated",
-                "respondent": "mixture",
-                "mixture": {"native": 0.5, "uniform": 0.5},
-                "capability": dict.fromkeys(LANGUAGES, share / 100),
-            }
-            for share in FLAT_SHARES
-        },
-        "noisy": {
-            "backend": "simulated",
-            "respondent": "population",
-            "population": "native",
-            "wrong_language_rate": 0.2,
-            "malformed_rate": 0.2,
-        },
-    },
-    # Alignment rises with capability by construction: less uniform noise, more native population.
-    "regression": {"rq1": {"models": [f"cap-{share}" for share in (5, 10, 15, 20, 25, 30)]}},
-}
+CONFIG = example_study("known_answers")
+LANGUAGES, SEEDS = CONFIG["languages"], CONFIG["seeds"]
+# alignment that does not depend on capability: the same mixture, capabilities spread
+FLAT_SHARES = sorted(int(slug.removeprefix("flat-")) for slug in CONFIG["models"] if slug.startswith("flat-"))
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from fake_models import StanceJudges
 from openai_server import FakeOpenAI
 
-from conftest import REPO, shipped_phrase_banks, snakemake
+from conftest import REPO, example_study, shipped_phrase_banks, snakemake
 from culturalign.items import load_items
 from culturalign.llm_judge import judge_parameters, parse_judgement
 
@@ -34,40 +34,8 @@ def test_parse_judgement_accepts_only_complete_valid_labels():
     assert parameters["temperature"] == 0 and parameters["response_format"]["type"] == "json_schema"
 
 
-LANGUAGES = ["da", "pt"]
-CONFIG = {
-    "survey": {
-        "path": "data/survey.sav",
-        "countries": ["US", "DK", "PT", "BR"],
-        "synthetic": {"enabled": True, "seed": 3, "respondents_per_country": 600},
-        "consistency": {"repeats": 20},
-    },
-    "languages": LANGUAGES,
-    "seeds": [0],
-    "prompts_per_seed": 160,
-    "alignment": {"bootstrap": 200},
-    "self_consistency": {"repeats": 40},
-    "judges": {"primary": "reader", "secondary": ["noisy"], "bootstrap": 300},
-    "safety": {"enabled": False},  # its LLM judge is tested in test_safety_workflow.py
-    "regression": {"rq1": {"models": ["native", "half-native"]}},
-    "models": {
-        "uniform": {"backend": "simulated", "respondent": "uniform"},
-        "native": {
-            "backend": "simulated",
-            "respondent": "population",
-            "population": "native",
-            "wrong_language_rate": 0.1,
-            "malformed_rate": 0.05,
-            "capability": {"da": 0.8, "pt": 0.7},
-        },
-        "half-native": {
-            "backend": "simulated",
-            "respondent": "mixture",
-            "mixture": {"native": 0.5, "uniform": 0.5},
-            "capability": {"da": 0.5, "pt": 0.4},
-        },
-    },
-}
+CONFIG = example_study("llm_judges")
+LANGUAGES = CONFIG["languages"]
 
 
 TARGETS = [
@@ -88,11 +56,7 @@ def judged_study(tmp_path_factory):
     with FakeOpenAI(api_key=KEY, models=("reader-model", "noisy-model"), responder=judges) as server:
         config = CONFIG | {
             "models": CONFIG["models"]
-            | {
-                slug: {"backend": "openai", "model": f"{slug}-model", "base_url": server.base_url}
-                | {"evaluate": False}
-                for slug in ("reader", "noisy")
-            }
+            | {slug: CONFIG["models"][slug] | {"base_url": server.base_url} for slug in ("reader", "noisy")}
         }
         # RQ1 and RQ2 need more runs than this small study has
         result = snakemake(study, *TARGETS, config=config)
@@ -208,7 +172,8 @@ def test_a_judge_on_the_batch_api_labels_the_same_as_directly(tmp_path, monkeypa
     from culturalign.backends import create_backend
     from culturalign.backends.simulated import SimulatedRespondent
     from culturalign.cache import CompletionCache
-    from culturalign.generate import generate_responses, generation_requests, sampling_parameters
+    from culturalign.calls import generate_responses, sampling_parameters
+    from culturalign.generate import generation_requests
     from culturalign.language_id import identify_language
     from culturalign.llm_judge import judge_with_llm, load_judge_template
 

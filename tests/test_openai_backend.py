@@ -8,7 +8,7 @@ from conftest import requests_for
 from culturalign.backends import create_backend
 from culturalign.backends.openai_api import BackendError
 from culturalign.cache import CompletionCache, request_key
-from culturalign.generate import generate_responses, sampling_parameters
+from culturalign.calls import generate_responses, sampling_parameters
 from culturalign.ledger import ledger_row
 
 KEY = "sk-test-secret"

@@ -9,7 +9,7 @@ from conftest import requests_for
 from culturalign.backends import create_backend
 from culturalign.backends.openai_api import BackendError
 from culturalign.cache import CompletionCache
-from culturalign.generate import generate_responses
+from culturalign.calls import generate_responses
 
 KEY = "sk-batch-secret"
 FAST = {"poll_seconds": 0.02}

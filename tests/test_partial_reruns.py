@@ -6,37 +6,9 @@ import re
 import pytest
 import yaml
 
-from conftest import snakemake
+from conftest import example_study, snakemake
 
-BASE = {
-    "survey": {
-        "path": "data/survey.sav",
-        "countries": ["US", "DK", "PT", "BR"],
-        "synthetic": {"enabled": True, "seed": 4, "respondents_per_country": 200},
-        "consistency": {"repeats": 20},
-    },
-    "languages": ["en", "da"],
-    "seeds": [0, 1],
-    "prompts_per_seed": 64,
-    "alignment": {"bootstrap": 100},
-    "self_consistency": {"repeats": 20},
-    "safety": {"attacks": ["none", "role_play"], "bootstrap": 200},
-    "models": {
-        "uniform": {"backend": "simulated", "respondent": "uniform"},
-        "native": {
-            "backend": "simulated",
-            "respondent": "population",
-            "population": "native",
-            "capability": {"en": 0.8, "da": 0.7, "pt": 0.6},
-        },
-        "half": {
-            "backend": "simulated",
-            "respondent": "mixture",
-            "mixture": {"native": 0.5, "uniform": 0.5},
-            "capability": {"en": 0.5, "da": 0.4, "pt": 0.3},
-        },
-    },
-}
+BASE = example_study("partial_reruns")
 PER_RUN = ("generate", "score_run")
 AGGREGATES = {
     "alignment": 1,

@@ -41,7 +41,8 @@ def four_runs(report: Path) -> None:
     from tiny_llm import build_tiny_model
 
     from culturalign.backends import create_backend
-    from culturalign.generate import generation_requests, sampling_parameters
+    from culturalign.calls import sampling_parameters
+    from culturalign.generate import generation_requests
 
     def outcome(request, completion) -> dict:
         return {

@@ -3,6 +3,7 @@
 seeds; a language added later is generated alone, and the runs already done stay done."""
 
 import json
+import re
 
 import polars as pl
 import pytest
@@ -161,3 +162,20 @@ def test_a_vllm_judge_loads_once_and_its_guided_answers_always_parse(python, tmp
             assert listed["judge_problem"].null_count() == listed.height
             assert set(listed["label"]) <= {"pro", "con", "null"}
             assert listed["judge_language"].str.len_chars().is_between(2, 3).all()
+    # each run's ledger row is the work the GPU job recorded for it, not the cache read-back
+    ledger = pl.concat(
+        pl.read_csv(path) for path in (tmp_path / "results/ledger/judge/tiny-judge").glob("*/*/*.csv")
+    )
+    assert ledger.height == 4 and (ledger["cached"] < ledger["requests"]).all()
+
+    # a language added later: the GPU judge's job judges the new runs; the runs judged stay done
+    config["languages"] = ["da", "pt", "nl"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    planned = run(
+        python, "-m", "snakemake", "--snakefile", REPO / "Snakefile", "--directory", tmp_path,
+        "--configfile", tmp_path / "config.yaml", "--cores", "2", "--dry-run",
+        "results/language_fidelity.csv",
+    )  # fmt: skip
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", planned.stdout.split("Job stats:", 1)[1], flags=re.M))
+    assert jobs["llm_judge_vllm"] == "1" and jobs["llm_judge"] == "2"  # half and native in nl

@@ -1,19 +1,13 @@
 """The real DAG, run by Snakemake in temporary study folders, as a user runs it."""
 
+import shutil
+
 import polars as pl
 import pytest
 
-from conftest import snakemake
+from conftest import TEST_STUDIES, example_study, snakemake
 
-SMALL_DEMO = {
-    "survey": {
-        "path": "data/survey.sav",
-        "countries": ["US", "DK", "PT", "BR"],
-        "synthetic": {"enabled": True, "seed": 5, "respondents_per_country": 300},
-        "consistency": {"repeats": 40},
-    },
-    "languages": ["en", "da", "pt"],
-}
+SMALL_DEMO = example_study("small_demo")
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +118,11 @@ def test_scale_mismatch_in_a_real_file_names_file_and_variable(tmp_path, hand_bu
     assert (
         "wvs.csv: variables on another scale" in log and "D059 (answers up to 12, item scale is 1-4)" in log
     )
+
+
+@pytest.mark.parametrize("name", sorted(path.stem for path in TEST_STUDIES.glob("*.yaml")))
+def test_every_test_study_is_a_runnable_example(name, tmp_path):
+    shutil.copy(TEST_STUDIES / f"{name}.yaml", tmp_path / "config.yaml")
+    result = snakemake(tmp_path, "--dry-run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Job stats:" in result.stdout

@@ -9,7 +9,7 @@ import polars as pl
 
 def read_table(path: str | Path) -> pl.DataFrame:
     """A CSV or parquet table, by its suffix."""
-    return pl.read_csv(path) if Path(path).suffix == ".csv" else pl.read_parquet(path)
+    return pl.read_csv(path) if Path(path).suffix.lower() == ".csv" else pl.read_parquet(path)
 
 
 def write_table(table: pl.DataFrame, path: str | Path) -> None:

@@ -101,14 +101,21 @@ def judge_responses(
         status = response_status(text, statements, response_language, language, min_statements)
         labels = reader.labels(item, statements, response_language)
         base = {"prompt_id": prompt_id, "item": item, "response_language": response_language}
-        base |= {"valid": status == "kept", "status": status}
-        if not statements:
-            rows.append(base | {"statement_idx": None, "statement": None, "label": None})
-        rows += [
-            base | {"statement_idx": index, "statement": statement, "label": label}
-            for index, (statement, label) in enumerate(zip(statements, labels, strict=True), start=1)
-        ]
+        rows += statement_rows(base | {"valid": status == "kept", "status": status}, statements, labels)
     return pl.DataFrame(rows, schema=JUDGED_SCHEMA)
+
+
+def statement_rows(response: dict, statements: list[str], labels: list[str] | None) -> list[dict]:
+    """A judged response's rows: one per statement with its label (null when the response went
+    unlabelled), or one row without a statement for a response without any; each row carries the
+    response's own columns (`response`)."""
+    if not statements:
+        return [response | {"statement_idx": None, "statement": None, "label": None}]
+    return [
+        response
+        | {"statement_idx": index, "statement": statement, "label": labels[index - 1] if labels else None}
+        for index, statement in enumerate(statements, start=1)
+    ]
 
 
 def language_fidelity(judged: pl.DataFrame, min_statements: int) -> pl.DataFrame:

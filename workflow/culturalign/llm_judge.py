@@ -19,11 +19,17 @@ import polars as pl
 
 from culturalign.backends import Backend, GenerationRequest, backend_class
 from culturalign.cache import CompletionCache
-from culturalign.generate import RESPONSE_SCHEMA, generate_responses, keyed_request
+from culturalign.calls import RESPONSE_SCHEMA, generate_responses, keyed_request
 from culturalign.items import Item
-from culturalign.judge import JUDGED_SCHEMA, UNKNOWN_LANGUAGE, response_status, split_statements
+from culturalign.judge import (
+    JUDGED_SCHEMA,
+    UNKNOWN_LANGUAGE,
+    response_status,
+    split_statements,
+    statement_rows,
+)
 from culturalign.language_id import identify_language
-from culturalign.ledger import ledger_row
+from culturalign.ledger import LEDGER_SCHEMA, ledger_row
 
 LABELS = ("pro", "con", "null")
 ATTEMPTS = 2
@@ -212,11 +218,7 @@ def judge_with_llm(
             "identified_language": identified,
             "judge_problem": problems.get(prompt_id),
         }
-        if not statements[prompt_id]:
-            rows.append(base | {"statement_idx": None, "statement": None, "label": None})
-        for index, statement in enumerate(statements[prompt_id], start=1):
-            label = labels[index - 1] if labels is not None else None
-            rows.append(base | {"statement_idx": index, "statement": statement, "label": label})
+        rows += statement_rows(base, statements[prompt_id], labels)
     table = pl.DataFrame(rows, schema=JUDGE_LABELS_SCHEMA)
     return table, pl.concat(calls) if calls else pl.DataFrame(schema=RESPONSE_SCHEMA)
 
@@ -270,3 +272,15 @@ def judge_run(
         price=price,
     )
     return labels, ledger
+
+
+def run_key(model: str, language: str, seed: int) -> str:
+    """A run's key in the manifest of a judge's one job."""
+    return f"{model}/{language}/{seed}"
+
+
+def manifest_ledger(manifest: str | Path, *, model: str, language: str, seed: int) -> pl.DataFrame:
+    """The ledger row that a judge's one job (llm_judge_vllm) recorded for this run: the work was
+    done there, and reading the labels back from the cache costs nothing."""
+    recorded = json.loads(Path(manifest).read_text())[run_key(model, language, seed)]
+    return pl.DataFrame([recorded], schema=LEDGER_SCHEMA)

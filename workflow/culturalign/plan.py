@@ -424,6 +424,10 @@ class Study:
     def safety_runs_of(self, model: str) -> tuple[SafetyRun, ...]:
         return tuple(run for run in self.safety_runs if run.model == model)
 
+    def safety_languages_of(self, model: str) -> list[str]:
+        """The languages whose safety prompts this model answers, in the plan's order."""
+        return list(dict.fromkeys(run.language for run in self.safety_runs_of(model)))
+
     def rq1_runs(self) -> tuple[Run, ...]:
         chosen = set(self.rq1_models)
         return tuple(run for run in self.runs if run.model in chosen)
@@ -463,13 +467,15 @@ class Study:
     def per_safety_run(self, pattern: str, runs: Iterable[SafetyRun] | None = None) -> list[str]:
         return [pattern.format(**run._asdict()) for run in (self.safety_runs if runs is None else runs)]
 
+    def judge_runs(self) -> list[dict]:
+        """Every LLM judge with every run it reads, as records (the params of per_judge_and_run)."""
+        return [
+            {"judge": judge, **run._asdict()} for judge in self.llm_judges for run in self.llm_judged_runs()
+        ]
+
     def per_judge_and_run(self, pattern: str) -> list[str]:
         """`pattern` filled in for every LLM judge and every run it reads."""
-        return [
-            pattern.format(judge=judge, **run._asdict())
-            for judge in self.llm_judges
-            for run in self.llm_judged_runs()
-        ]
+        return [pattern.format(**record) for record in self.judge_runs()]
 
 
 def _rq1_models(config: dict, evaluated: tuple[str, ...]) -> tuple[str, ...]:

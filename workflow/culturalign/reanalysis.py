@@ -6,6 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
+from culturalign.io import read_table
 from culturalign.stats import random_stream
 
 REQUIRED = ("model", "family", "language", "item", "pro_score")
@@ -23,7 +24,7 @@ def read_judged_import(path: str | Path, items: set[str]) -> pl.DataFrame:
         raise JudgedImportError(f"judged_import: file {path} not found (relative to the working directory)")
     if path.suffix.lower() not in (".csv", ".parquet"):
         raise JudgedImportError(f"judged_import: {path} must be a .csv or .parquet table")
-    table = pl.read_parquet(path) if path.suffix.lower() == ".parquet" else pl.read_csv(path)
+    table = read_table(path)
     missing = [column for column in REQUIRED if column not in table.columns]
     if missing:
         raise JudgedImportError(

@@ -20,7 +20,7 @@ from sacrebleu import sentence_chrf
 
 from culturalign.backends import Backend, GenerationRequest
 from culturalign.cache import CompletionCache
-from culturalign.generate import generate_responses, keyed_request
+from culturalign.calls import generate_responses, keyed_request
 from culturalign.language_resources import language_folder
 from culturalign.prompts import TOPICS_FILE, PromptBank, templates_path
 

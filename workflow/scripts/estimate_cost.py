@@ -4,7 +4,8 @@ import polars as pl
 
 from culturalign.backends import backend_class
 from culturalign.cache import CompletionCache
-from culturalign.generate import run_requests, sampling_parameters, uncached
+from culturalign.calls import sampling_parameters, uncached
+from culturalign.generate import run_requests
 from culturalign.ledger import estimate_run, model_price, observed_completion_tokens
 from culturalign.logs import script_log
 
@@ -18,8 +19,8 @@ with script_log(snakemake.log[0]) as log:
         history = [pl.read_csv(path) for path in Path("results/ledger/generate", slug).glob("*/*.csv")]
         typical = observed_completion_tokens(history)
         max_tokens = sampling_parameters(params.sampling, settings)["max_tokens"]
-        for path in snakemake.input.prompts:
-            language, seed = Path(path).parent.name, int(Path(path).stem)
+        for path, sample in zip(snakemake.input.prompts, params.samples, strict=True):
+            language, seed = sample["language"], sample["seed"]
             requests = run_requests(
                 path, language=language, seed=seed, settings=settings, study_sampling=params.sampling
             )

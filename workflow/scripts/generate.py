@@ -1,5 +1,5 @@
-from culturalign.generate import answer_run, run_requests
-from culturalign.ledger import generation_ledger
+from culturalign.calls import answer_and_account
+from culturalign.generate import run_requests
 from culturalign.logs import script_log
 
 with script_log(snakemake.log[0]) as log:
@@ -17,10 +17,15 @@ with script_log(snakemake.log[0]) as log:
         language,
         seed,
     )
-    responses, seconds = answer_run(
+    responses, ledger = answer_and_account(
         requests,
         model=model,
         settings=settings,
+        prices_path=inputs.prices,
+        stage="generate",
+        language=language,
+        seed=seed,
+        log=log,
         cache_path=params.cache,
         manifest=inputs.get("manifest"),
         run=f"{language}/{seed}",
@@ -28,20 +33,5 @@ with script_log(snakemake.log[0]) as log:
         ground_truth=inputs.get("ground_truth"),
         batch_state=params.state,
     )
-    log.info(
-        "%d responses: %d from the cache, %d failed",
-        responses.height,
-        responses["cached"].sum(),
-        responses["error"].is_not_null().sum(),
-    )
     responses.write_parquet(snakemake.output.responses)
-    generation_ledger(
-        responses,
-        settings=settings,
-        prices_path=inputs.prices,
-        stage="generate",
-        model=model,
-        language=language,
-        seed=seed,
-        seconds=seconds,
-    ).write_csv(snakemake.output.ledger)
+    ledger.write_csv(snakemake.output.ledger)

@@ -5,7 +5,8 @@ import polars as pl
 
 from culturalign.backends import create_backend
 from culturalign.cache import CompletionCache
-from culturalign.generate import run_requests, sampling_parameters, uncached
+from culturalign.calls import sampling_parameters, uncached
+from culturalign.generate import run_requests
 from culturalign.logs import script_log
 from culturalign.safety.prompts import safety_requests
 
@@ -14,25 +15,23 @@ if __name__ == "__main__":  # vLLM starts worker processes that re-import this s
         model, params = snakemake.wildcards.model, snakemake.params
         cache = CompletionCache(params.cache)
         runs = {}
-        for name, path in snakemake.input.items():
-            if name.startswith("safety_"):
-                language, prompts = name.removeprefix("safety_"), pl.read_parquet(path)
-                parameters = sampling_parameters(params.safety_sampling, params.settings)
-                for attack in params.attacks:
-                    requests = safety_requests(
-                        prompts, attack=attack, settings=params.settings, parameters=parameters
-                    )
-                    runs[f"safety/{language}/{attack}"] = uncached(requests, cache)
-                continue
-            language, seed = name.rsplit("_", 1)
+        for run, path in zip(params.runs, snakemake.input.prompts, strict=True):
             requests = run_requests(
                 path,
-                language=language,
-                seed=int(seed),
+                language=run["language"],
+                seed=run["seed"],
                 settings=params.settings,
                 study_sampling=params.sampling,
             )
-            runs[f"{language}/{seed}"] = uncached(requests, cache)
+            runs[f"{run['language']}/{run['seed']}"] = uncached(requests, cache)
+        parameters = sampling_parameters(params.safety_sampling, params.settings)
+        for language, path in zip(params.safety_languages, snakemake.input.safety_prompts, strict=True):
+            prompts = pl.read_parquet(path)
+            for attack in params.attacks:
+                requests = safety_requests(
+                    prompts, attack=attack, settings=params.settings, parameters=parameters
+                )
+                runs[f"safety/{language}/{attack}"] = uncached(requests, cache)
         missing = [request for requests in runs.values() for request in requests]
         log.info("%s: %d requests to generate over %d runs", model, len(missing), len(runs))
         backend = create_backend(model, params.settings)

@@ -1,7 +1,6 @@
 import polars as pl
 
-from culturalign.generate import answer_run, sampling_parameters
-from culturalign.ledger import generation_ledger
+from culturalign.calls import answer_and_account, sampling_parameters
 from culturalign.logs import script_log
 from culturalign.safety.judge import SAFETY_RESPONSE_SCHEMA
 from culturalign.safety.prompts import safety_requests
@@ -22,10 +21,15 @@ with script_log(snakemake.log[0]) as log:
         language,
         attack,
     )
-    responses, seconds = answer_run(
+    responses, ledger = answer_and_account(
         requests,
         model=model,
         settings=settings,
+        prices_path=inputs.prices,
+        stage=f"safety:{attack}",
+        language=language,
+        seed=None,
+        log=log,
         cache_path=params.cache,
         manifest=inputs.get("manifest"),
         run=f"safety/{language}/{attack}",
@@ -33,21 +37,6 @@ with script_log(snakemake.log[0]) as log:
         batch_state=params.state,
         answer_languages=params.answer_languages,
     )
-    log.info(
-        "%d answers: %d from the cache, %d failed",
-        responses.height,
-        responses["cached"].sum(),
-        responses["error"].is_not_null().sum(),
-    )
     answers = responses.drop("item").with_columns(prompts.select("kind", "category", "attack"))
     answers.select(list(SAFETY_RESPONSE_SCHEMA)).write_parquet(snakemake.output.responses)
-    generation_ledger(
-        responses,
-        settings=settings,
-        prices_path=inputs.prices,
-        stage=f"safety:{attack}",
-        model=model,
-        language=language,
-        seed=None,
-        seconds=seconds,
-    ).write_csv(snakemake.output.ledger)
+    ledger.write_csv(snakemake.output.ledger)

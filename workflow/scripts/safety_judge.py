@@ -1,5 +1,4 @@
 import time
-from pathlib import Path
 
 import polars as pl
 
@@ -32,7 +31,10 @@ if __name__ == "__main__":  # vLLM starts worker processes that re-import this s
             settings = params.settings
             log.info("%s judges %d safety runs", params.judge, len(runs))
             backend = create_backend(params.judge, settings, batch_state=params.state)
-            prompts = {Path(path).stem: pl.read_parquet(path) for path in inputs.prompts}
+            prompts = {
+                language: pl.read_parquet(path)
+                for language, path in zip(params.prompt_languages, inputs.prompts, strict=True)
+            }
             started = time.perf_counter()
             judged = judge_safety_runs(
                 runs,

@@ -2,7 +2,8 @@ import json
 
 from culturalign.backends import create_backend
 from culturalign.cache import CompletionCache
-from culturalign.generate import run_requests, uncached
+from culturalign.calls import uncached
+from culturalign.generate import run_requests
 from culturalign.logs import script_log
 
 with script_log(snakemake.log[0]) as log:

@@ -45,12 +45,13 @@ def api_key(slug: str, key_variable: str, base_url: str | None) -> str:
     return key or "unused"
 
 
-def refusal(slug: str, model: str, endpoint: str, key_variable: str, failure) -> BackendError:
+def refusal(settings: "OpenAISettings", failure) -> BackendError:
     """A refused key (401/403) or an unknown model (404), said without the key."""
+    where = f"models.{settings.slug}"
     if failure.status_code == 404:
-        return BackendError(f"models.{slug}: model {model!r} not found at {endpoint} (HTTP 404)")
+        return BackendError(f"{where}: model {settings.model!r} not found at {settings.endpoint} (HTTP 404)")
     return BackendError(
-        f"models.{slug}: the server at {endpoint} refused the API key from {key_variable} "
+        f"{where}: the server at {settings.endpoint} refused the API key from {settings.key_variable} "
         f"(HTTP {failure.status_code})"
     )
 
@@ -129,15 +130,7 @@ class OpenAIBackend(Backend):
         return BATCH_PRICE_FACTOR if settings.get("batch", False) else 1.0
 
     def __init__(self, settings: OpenAISettings):
-        self.slug = settings.slug
-        self.model = settings.model
-        self.base_url = settings.base_url
-        self.endpoint = settings.endpoint
-        self.key_variable = settings.key_variable
-        self.concurrency = settings.concurrency
-        self.max_retries = settings.max_retries
-        self.timeout = settings.timeout
-        self.max_failure_fraction = settings.max_failure_fraction
+        self.settings = settings
 
     def generate(
         self,
@@ -146,10 +139,11 @@ class OpenAIBackend(Backend):
     ) -> list[Completion]:
         completions = asyncio.run(self._generate_all(requests, record or (lambda request, completion: None)))
         failed = sum(completion.error is not None for completion in completions)
-        if requests and failed / len(requests) > self.max_failure_fraction:
+        if requests and failed / len(requests) > self.settings.max_failure_fraction:
             raise BackendError(
-                f"models.{self.slug}: {failed} of {len(requests)} requests failed after retries, more than "
-                f"max_failure_fraction {self.max_failure_fraction}; first error: "
+                f"models.{self.settings.slug}: {failed} of {len(requests)} requests failed after retries, "
+                "more than "
+                f"max_failure_fraction {self.settings.max_failure_fraction}; first error: "
                 + next(c.error for c in completions if c.error is not None)
             )
         return completions
@@ -161,14 +155,14 @@ class OpenAIBackend(Backend):
         # aiohttp as transport: httpx's connection pool costs milliseconds of CPU per request at
         # high concurrency, which caps throughput long before the API does.
         client = openai.AsyncOpenAI(
-            api_key=api_key(self.slug, self.key_variable, self.base_url),
-            base_url=self.base_url,
+            api_key=api_key(self.settings.slug, self.settings.key_variable, self.settings.base_url),
+            base_url=self.settings.base_url,
             max_retries=0,
-            timeout=self.timeout,
-            http_client=openai.DefaultAioHttpClient(timeout=self.timeout),
+            timeout=self.settings.timeout,
+            http_client=openai.DefaultAioHttpClient(timeout=self.settings.timeout),
         )
-        semaphore = asyncio.Semaphore(self.concurrency)
-        progress = LogProgress(log, f"{self.slug}: ", len(requests))
+        semaphore = asyncio.Semaphore(self.settings.concurrency)
+        progress = LogProgress(log, f"{self.settings.slug}: ", len(requests))
         failed = 0
 
         async def one(request: GenerationRequest) -> Completion:
@@ -191,13 +185,17 @@ class OpenAIBackend(Backend):
 
         refused = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
         error = "no attempt"
-        for attempt in range(self.max_retries + 1):
+        for attempt in range(self.settings.max_retries + 1):
             try:
                 # The SDK's generic post skips re-validating the typed request body, which costs
                 # more CPU per request than the HTTP exchange itself.
                 response = await client.post(
                     "/chat/completions",
-                    body={"model": self.model, "messages": list(request.messages), **request.parameters},
+                    body={
+                        "model": self.settings.model,
+                        "messages": list(request.messages),
+                        **request.parameters,
+                    },
                     cast_to=ChatCompletion,
                 )
                 choice = response.choices[0]
@@ -209,7 +207,7 @@ class OpenAIBackend(Backend):
                     completion_tokens=usage.completion_tokens if usage else None,
                 )
             except refused as failure:
-                raise refusal(self.slug, self.model, self.endpoint, self.key_variable, failure) from None
+                raise refusal(self.settings, failure) from None
             except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError) as failure:
                 error = f"{type(failure).__name__}: {getattr(failure, 'status_code', '')}".strip()
                 await asyncio.sleep(self._delay(attempt, failure))
@@ -225,7 +223,7 @@ class OpenAIBackend(Backend):
                 # A malformed body is worth another try: proxies sometimes cut responses.
                 error = f"malformed response: {type(failure).__name__}"
                 await asyncio.sleep(self._delay(attempt, None))
-        return Completion(None, None, error=f"failed after {self.max_retries + 1} attempts: {error}")
+        return Completion(None, None, error=f"failed after {self.settings.max_retries + 1} attempts: {error}")
 
     @staticmethod
     def _delay(attempt: int, failure) -> float:

@@ -32,21 +32,12 @@ class OpenAIBatchBackend:
     """The OpenAI backend of a model with `batch: true` (made by OpenAIBackend.create)."""
 
     def __init__(self, settings: OpenAISettings, state_path: str | Path):
-        self.slug = settings.slug
-        self.model = settings.model
-        self.base_url = settings.base_url
-        self.key_variable = settings.key_variable
-        self.max_requests = settings.batch_max_requests
-        self.max_bytes = settings.batch_max_bytes
-        self.poll_seconds = settings.poll_seconds
-        self.max_wait_seconds = settings.max_wait_hours * 3600
-        self.max_resubmits = settings.max_resubmits
-        self.max_failure_fraction = settings.max_failure_fraction
+        self.settings = settings
         self.state_path = Path(state_path)
         self.state = (
             json.loads(self.state_path.read_text())
             if self.state_path.exists()
-            else {"model": self.model, "base_url": self.base_url, "batches": []}
+            else {"model": self.settings.model, "base_url": self.settings.base_url, "batches": []}
         )
         self._client = None
 
@@ -56,8 +47,8 @@ class OpenAIBatchBackend:
             import openai
 
             self._client = openai.OpenAI(
-                api_key=api_key(self.slug, self.key_variable, self.base_url),
-                base_url=self.base_url,
+                api_key=api_key(self.settings.slug, self.settings.key_variable, self.settings.base_url),
+                base_url=self.settings.base_url,
                 max_retries=5,
             )
         return self._client
@@ -89,7 +80,7 @@ class OpenAIBatchBackend:
         chosen = [
             request
             for request in requests
-            if request.key not in pending and attempts.get(request.key, 0) <= self.max_resubmits
+            if request.key not in pending and attempts.get(request.key, 0) <= self.settings.max_resubmits
         ]
         self.resume_unsent()
         for chunk in self._chunks(chosen):
@@ -100,7 +91,10 @@ class OpenAIBatchBackend:
         chunks, current, size = [], [], 0
         for request in requests:
             line = (json.dumps(self._batch_line(request), ensure_ascii=False) + "\n").encode()
-            if current and (len(current) == self.max_requests or size + len(line) > self.max_bytes):
+            if current and (
+                len(current) == self.settings.batch_max_requests
+                or size + len(line) > self.settings.batch_max_bytes
+            ):
                 chunks.append(current)
                 current, size = [], 0
             current.append((request.key, line))
@@ -112,7 +106,7 @@ class OpenAIBatchBackend:
             "custom_id": request.key,
             "method": "POST",
             "url": "/v1/chat/completions",
-            "body": {"model": self.model, "messages": list(request.messages), **request.parameters},
+            "body": {"model": self.settings.model, "messages": list(request.messages), **request.parameters},
         }
 
     def _submit_chunk(self, chunk: list[tuple[str, bytes]]) -> None:
@@ -144,7 +138,7 @@ class OpenAIBatchBackend:
         )
         entry |= {"batch_id": batch.id, "status": batch.status}
         self._save()
-        log.info("%s: submitted batch %s with %d requests", self.slug, batch.id, len(entry["keys"]))
+        log.info("%s: submitted batch %s with %d requests", self.settings.slug, batch.id, len(entry["keys"]))
 
     def resume_unsent(self) -> None:
         """Entries whose batch may or may not have been created before the last job died: find
@@ -166,7 +160,9 @@ class OpenAIBatchBackend:
             else:
                 entry |= {"batch_id": found.id, "status": found.status}
                 self._save()
-                log.info("%s: found batch %s submitted before the last job stopped", self.slug, found.id)
+                log.info(
+                    "%s: found batch %s submitted before the last job stopped", self.settings.slug, found.id
+                )
 
     # -- step 2: poll ------------------------------------------------------------------------
 
@@ -190,14 +186,16 @@ class OpenAIBatchBackend:
         started = time.monotonic()
         while not self.poll():
             waited = time.monotonic() - started
-            if waited > self.max_wait_seconds:
+            if waited > (self.settings.max_wait_hours * 3600):
                 raise BackendError(
-                    f"models.{self.slug}: batches still running after {waited / 3600:.1f} h; "
+                    f"models.{self.settings.slug}: batches still running after {waited / 3600:.1f} h; "
                     f"run the workflow again later to collect them (state in {self.state_path})"
                 )
             statuses = [e["status"] for e in self.state["batches"] if not e["collected"]]
-            log.info("%s: waiting for %d batches (%s)", self.slug, len(statuses), ", ".join(statuses))
-            time.sleep(self.poll_seconds)
+            log.info(
+                "%s: waiting for %d batches (%s)", self.settings.slug, len(statuses), ", ".join(statuses)
+            )
+            time.sleep(self.settings.poll_seconds)
 
     # -- step 3: collect ---------------------------------------------------------------------
 
@@ -225,7 +223,7 @@ class OpenAIBatchBackend:
             self._save()
             log.info(
                 "%s: collected batch %s (%s): %d of %d answered",
-                self.slug,
+                self.settings.slug,
                 entry["batch_id"],
                 entry["status"],
                 len(answered),
@@ -269,9 +267,7 @@ class OpenAIBatchBackend:
         try:
             return self._generate(requests, record)
         except (openai.AuthenticationError, openai.PermissionDeniedError) as failure:
-            raise refusal(
-                self.slug, self.model, self.base_url or "api.openai.com", self.key_variable, failure
-            ) from None
+            raise refusal(self.settings, failure) from None
 
     def _generate(self, requests, record) -> list[Completion]:
         by_key = {request.key: request for request in requests}
@@ -296,10 +292,10 @@ class OpenAIBatchBackend:
             for request in requests
         ]
         failed = sum(completion.error is not None for completion in completions)
-        if requests and failed / len(requests) > self.max_failure_fraction:
+        if requests and failed / len(requests) > self.settings.max_failure_fraction:
             raise BackendError(
-                f"models.{self.slug}: {failed} of {len(requests)} batch requests failed after "
-                f"{self.max_resubmits} resubmissions, more than max_failure_fraction "
-                f"{self.max_failure_fraction}"
+                f"models.{self.settings.slug}: {failed} of {len(requests)} batch requests failed after "
+                f"{self.settings.max_resubmits} resubmissions, more than max_failure_fraction "
+                f"{self.settings.max_failure_fraction}"
             )
         return completions

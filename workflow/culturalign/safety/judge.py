@@ -17,7 +17,7 @@ import polars as pl
 from culturalign.agreement import contingency_table, kappa_from_tables, resampled_tables
 from culturalign.backends import Backend
 from culturalign.cache import CompletionCache
-from culturalign.generate import RESPONSE_SCHEMA, keyed_request
+from culturalign.calls import RESPONSE_SCHEMA, keyed_request
 from culturalign.judge import UNKNOWN_LANGUAGE
 from culturalign.llm_judge import JUDGE_SAMPLING, ask_until_usable, structured_output
 from culturalign.phrase_bank import SAFETY_ANSWERS, PhraseBank

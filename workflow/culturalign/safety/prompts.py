@@ -7,7 +7,7 @@ import jinja2
 import polars as pl
 
 from culturalign.backends import GenerationRequest
-from culturalign.generate import keyed_request
+from culturalign.calls import keyed_request
 from culturalign.safety import SafetyError
 from culturalign.safety.external import PROBLEM_SCHEMA, external_prompts
 from culturalign.safety.sets import (
