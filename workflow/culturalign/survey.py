@@ -27,7 +27,7 @@ GROUND_TRUTH_SCHEMA = {
     "n": pl.Int64,
     "weight_sum": pl.Float64,
 }
-CONSISTENCY_SCHEMA = {"level": pl.String, "group": pl.String} | REPEAT_SUMMARY_SCHEMA | {"k": pl.Int64}
+SURVEY_CONSISTENCY_SCHEMA = {"level": pl.String, "group": pl.String} | REPEAT_SUMMARY_SCHEMA | {"k": pl.Int64}
 
 
 class SurveyError(ValueError):
@@ -342,12 +342,12 @@ def survey_consistency(
             items, k, repeats, resamples, resample_repeats, rng, "bootstrap over respondents"
         )
         rows.append(summary | {"level": level, "group": group, "k": k})
-    return pl.DataFrame(rows, schema=CONSISTENCY_SCHEMA)
+    return pl.DataFrame(rows, schema=SURVEY_CONSISTENCY_SCHEMA)
 
 
 def empty_consistency() -> pl.DataFrame:
     """The consistency table when there is no microdata to draw respondents from."""
-    return pl.DataFrame(schema=CONSISTENCY_SCHEMA)
+    return pl.DataFrame(schema=SURVEY_CONSISTENCY_SCHEMA)
 
 
 def _population_items(

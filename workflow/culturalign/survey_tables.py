@@ -9,10 +9,10 @@ from pathlib import Path
 import polars as pl
 
 from culturalign.survey import (
-    CONSISTENCY_SCHEMA,
     GLOBAL_GROUP,
     GROUND_TRUTH_SCHEMA,
     LEVELS,
+    SURVEY_CONSISTENCY_SCHEMA,
     SurveyError,
     with_hints,
 )
@@ -167,9 +167,9 @@ def read_ceiling(
     return (
         table.with_columns(
             pl.lit(None, dtype).alias(name)
-            for name, dtype in CONSISTENCY_SCHEMA.items()
+            for name, dtype in SURVEY_CONSISTENCY_SCHEMA.items()
             if name not in table.columns
         )
-        .select(pl.col(name).cast(dtype) for name, dtype in CONSISTENCY_SCHEMA.items())
+        .select(pl.col(name).cast(dtype) for name, dtype in SURVEY_CONSISTENCY_SCHEMA.items())
         .sort(pl.col("level").cast(pl.Enum(LEVELS)), "group")
     )

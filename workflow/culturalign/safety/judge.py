@@ -50,7 +50,7 @@ LABEL_SCHEMA = {
     "required": ["label"],
     "additionalProperties": False,
 }
-AGREEMENT_SCHEMA = {
+SAFETY_AGREEMENT_SCHEMA = {
     "language": pl.String,
     "n": pl.Int64,
     "agreement": pl.Float64,
@@ -269,4 +269,4 @@ def judge_agreement_by_language(
                 float(answers["matcher_refusal"].mean()),
             )
         )
-    return pl.DataFrame(rows, schema=AGREEMENT_SCHEMA, orient="row").sort("language")
+    return pl.DataFrame(rows, schema=SAFETY_AGREEMENT_SCHEMA, orient="row").sort("language")
