@@ -23,9 +23,14 @@ rule score_run:
         consistency="results/consistency/{model}/{language}/{seed}.parquet",
     log:
         "logs/score_run/{model}/{language}/{seed}.log",
+    wildcard_constraints:
+        model=alternatives(STUDY.generated_apart),
     conda:
         "../envs/core.yaml"
     params:
+        settings=model_settings("model"),
+        sampling=config["generation"],
+        cache=COMPLETION_CACHE,
         min_statements=config["judging"]["min_statements"],
         family=lambda wildcards: STUDY.family(wildcards.model),
         units=config["alignment"]["units"],
@@ -41,6 +46,20 @@ rule score_run:
         ),
     script:
         "../workflow/scripts/score_run.py"
+
+
+# A simulated respondent read by the simulated reader costs nothing to answer: its run's scoring
+# job writes its answers too, instead of a generate job of its own.
+use rule score_run as answer_and_score_run with:
+    output:
+        responses="results/responses/{model}/{language}/{seed}.parquet",
+        ledger="results/ledger/generate/{model}/{language}/{seed}.csv",
+        judged="results/judged/{model}/{language}/{seed}.parquet",
+        polarity="results/polarity/{model}/{language}/{seed}.parquet",
+        alignment="results/alignment/{model}/{language}/{seed}.parquet",
+        consistency="results/consistency/{model}/{language}/{seed}.parquet",
+    wildcard_constraints:
+        model=alternatives(STUDY.answered_in_scoring),
 
 
 localrules:

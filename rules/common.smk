@@ -136,6 +136,13 @@ def scoring_inputs(wildcards):
                 judge=STUDY.primary_judge, **wildcards
             )
         }
+    if wildcards.model in STUDY.answered_in_scoring:
+        # the run's answers are written by its score_run job (answer_and_score_run)
+        return {
+            "prompts": "results/prompts/{language}/{seed}.parquet".format(**wildcards),
+            "phrase_banks": STUDY.phrase_banks(),
+            "prices": PRICES_FILE,
+        }
     if wildcards.model in STUDY.unjudged_models:
         raise WorkflowError(
             f"{CONFIG_SOURCE}: models.{wildcards.model} is a real model; its responses need an LLM "

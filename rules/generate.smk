@@ -77,6 +77,8 @@ rule generate:
         "logs/generate/{model}/{language}/{seed}.log",
     benchmark:
         "results/benchmarks/generate/{model}/{language}/{seed}.tsv"
+    wildcard_constraints:
+        model=alternatives(STUDY.generated_apart),
     conda:
         "../envs/core.yaml"
     resources:

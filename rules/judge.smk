@@ -24,7 +24,7 @@ if STUDY.llm_judges:
             # a judge whose one job reads every run (vLLM) has already judged this one: ancient,
             # so that a run added later reruns that job for the new run only
             manifest=lambda wildcards: (
-                [ancient(JUDGE_MANIFEST.format(judge=wildcards.judge))]
+                ancient(JUDGE_MANIFEST.format(judge=wildcards.judge))
                 if STUDY.backend(wildcards.judge).one_job_per_model
                 else []
             ),

@@ -8,6 +8,7 @@ from culturalign.report.registry import (
     STUDY_FIGURES,
     TABLE_PAGES,
     ReportScope,
+    result_tables,
     shown_entries,
 )
 
@@ -31,7 +32,7 @@ REPORT_SCOPE = ReportScope(
     imported=bool(STUDY.imported),
     secondary_judges=bool(STUDY.secondary_judges),
 )
-REPORT_TABLES = STUDY.result_tables()
+REPORT_TABLES = result_tables(REPORT_SCOPE)
 REPORT_PARAMS = {
     "notes": HONESTY_NOTES,
     "banner": caption_banner(HONESTY_NOTES),

@@ -39,6 +39,8 @@ rule safety_prompts:
         "../workflow/scripts/safety_prompts.py"
 
 
+# Free backends' answers (simulated respondents) are written by the safety_judge job that reads
+# them; safety_generate answers for the others, one job per run.
 rule safety_generate:
     input:
         unpack(safety_generation_inputs),
@@ -50,6 +52,8 @@ rule safety_generate:
         "logs/safety_generate/{model}/{language}/{attack}.log",
     benchmark:
         "results/benchmarks/safety_generate/{model}/{language}/{attack}.tsv"
+    wildcard_constraints:
+        model=alternatives({run.model for run in STUDY.safety_runs_answered_apart()}),
     conda:
         "../envs/core.yaml"
     resources:
@@ -83,6 +87,15 @@ rule safety_judge:
             if STUDY.safety_judge
             else []
         ),
+        # the answers of free backends, written here (see safety_generate)
+        answers=STUDY.per_safety_run(
+            "results/safety/responses/{model}/{language}/{attack}.parquet",
+            STUDY.safety_runs_answered_by_judge(),
+        ),
+        answer_ledgers=STUDY.per_safety_run(
+            "results/ledger/safety/{model}/{language}/{attack}.csv",
+            STUDY.safety_runs_answered_by_judge(),
+        ),
     log:
         "logs/safety_judge.log",
     benchmark:
@@ -99,6 +112,13 @@ rule safety_judge:
         api_requests=STUDY.requests_in_flight(STUDY.safety_judge),
     params:
         runs=STUDY.as_params(STUDY.safety_runs),
+        answered_apart=STUDY.as_params(STUDY.safety_runs_answered_apart()),
+        answered_here=STUDY.as_params(STUDY.safety_runs_answered_by_judge()),
+        respondents={
+            run.model: STUDY.models[run.model]
+            for run in STUDY.safety_runs_answered_by_judge()
+        },
+        sampling={**config["generation"], **SAFETY["sampling"]},
         judge=STUDY.safety_judge,
         settings=STUDY.models.get(STUDY.safety_judge, {}),
         cache=COMPLETION_CACHE,

@@ -9,7 +9,8 @@ import yaml
 from conftest import example_study, snakemake
 
 BASE = example_study("partial_reruns")
-PER_RUN = ("generate", "score_run")
+# simulated respondents read by the simulated reader: one job per run answers and scores it
+PER_RUN = ("answer_and_score_run",)
 AGGREGATES = {
     "alignment": 1,
     "consistency": 1,
@@ -26,7 +27,8 @@ AGGREGATES = {
     "report_safety": 1,
     "all": 1,
 }
-# A safety answer's judging is one job over all runs (a vLLM judge loads once); it and the rates rerun.
+# A safety answer's judging is one job over all runs (a vLLM judge loads once); it and the rates
+# rerun. Simulated respondents' safety answers are written by that job, not by safety_generate.
 SAFETY_AGGREGATES = {"safety_judge": 1, "safety_rates": 1}
 
 
@@ -54,26 +56,15 @@ def test_a_new_model_plans_its_runs_and_the_aggregates(study):
     extra = {"backend": "simulated", "respondent": "population", "population": "US"}
     config = BASE | {"models": BASE["models"] | {"us": extra | {"capability": {"en": 0.6, "da": 0.5}}}}
     runs = 2 * 2  # two languages, two seeds
-    safety_runs = 2 * 2  # two languages, two attacks
-    assert planned(study, config) == dict.fromkeys(PER_RUN, runs) | AGGREGATES | SAFETY_AGGREGATES | {
-        "safety_generate": safety_runs
-    }
+    assert planned(study, config) == dict.fromkeys(PER_RUN, runs) | AGGREGATES | SAFETY_AGGREGATES
 
 
 def test_a_new_language_plans_its_prompts_runs_and_the_aggregates(study):
     config = BASE | {"languages": ["en", "da", "pt"]}
     runs = 3 * 2  # three models, two seeds
-    safety_runs = 3 * 2  # three models, two attacks
     assert (
         planned(study, config)
-        == {"prompts": 2}
-        | dict.fromkeys(PER_RUN, runs)
-        | AGGREGATES
-        | {
-            "safety_prompts": 1,
-            "safety_generate": safety_runs,
-        }
-        | SAFETY_AGGREGATES
+        == {"prompts": 2, "safety_prompts": 1} | dict.fromkeys(PER_RUN, runs) | AGGREGATES | SAFETY_AGGREGATES
     )
 
 
@@ -106,6 +97,4 @@ def test_a_new_model_in_a_file_laid_out_otherwise_plans_only_its_runs(study):
     extra = {"backend": "simulated", "respondent": "population", "population": "US"}
     config = BASE | {"models": BASE["models"] | {"us": extra | {"capability": {"en": 0.6, "da": 0.5}}}}
     (study / "config.yaml").write_text(yaml.safe_dump(reversed_keys(config), sort_keys=False))
-    assert planned(study) == dict.fromkeys(PER_RUN, 4) | AGGREGATES | SAFETY_AGGREGATES | {
-        "safety_generate": 4
-    }
+    assert planned(study) == dict.fromkeys(PER_RUN, 4) | AGGREGATES | SAFETY_AGGREGATES

@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from conftest import REPO
-from culturalign.plan import Run, SafetyRun, Study, plan_study, sort_keys
+from culturalign.config import sort_keys
+from culturalign.plan import Run, SafetyRun, Study, plan_study
 from culturalign.safety.sets import ATTACKS
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -40,6 +41,10 @@ def test_the_demo_plans_every_model_language_and_seed(items, in_repo):
     assert study.warnings == ()
     assert study.llm_judges == () and study.unjudged_models == ()
     assert study.safety_reported
+    # simulated respondents cost nothing to answer: the jobs that read their answers write them
+    assert study.answered_in_scoring == study.evaluated and study.generated_apart == ()
+    assert study.safety_runs_answered_by_judge() == study.safety_runs
+    assert study.safety_runs_answered_apart() == ()
 
 
 def test_a_study_of_real_models_without_a_judge_stops_after_generation(items, in_repo):
@@ -62,6 +67,9 @@ def test_a_study_of_real_models_without_a_judge_stops_after_generation(items, in
     targets = study.targets(lambda rule: [f"<{rule}>"])
     assert "results/responses/gpt/da/0.parquet" in targets and "results/ledger.csv" in targets
     assert "<report_figures>" not in targets and "<rq1>" not in targets
+    # nothing is scored, so every answer, the baseline's too, comes from a generation job
+    assert study.answered_in_scoring == () and study.generated_apart == ("gpt", "uniform")
+    assert study.safety_runs_answered_by_judge() == ()
 
 
 def test_a_language_without_a_phrase_bank_or_safety_set_is_left_to_real_models(items, in_repo):
@@ -91,6 +99,8 @@ def test_a_language_without_a_phrase_bank_or_safety_set_is_left_to_real_models(i
     # the LLM judge reads the real model and the population respondent, not the uniform baseline
     judged = {run.model for run in study.llm_judged_runs()}
     assert judged == {"gpt", "native"}
+    # the LLM judge needs the population respondent's answers first; the baseline's are free
+    assert study.answered_in_scoring == ("uniform",) and study.generated_apart == ("gpt", "native")
     assert study.api_judges == ("gpt",) and study.gpu_judges == ()
 
 

@@ -2,8 +2,9 @@
 schema cannot express (country and language codes, references between keys, files that must exist)."""
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import polars as pl
@@ -74,6 +75,24 @@ def add_uniform_baseline(config: dict) -> str | None:
         return None
     models[slug] = {"backend": "simulated", "respondent": "uniform"}
     return slug
+
+
+def sort_keys(value: Any) -> Any:
+    """`value` with every mapping's keys in sorted order, recursively; lists keep their order."""
+    if isinstance(value, Mapping):
+        return {key: sort_keys(value[key]) for key in sorted(value)}
+    if isinstance(value, list | tuple):
+        return [sort_keys(element) for element in value]
+    return value
+
+
+def canonicalize(config: dict) -> None:
+    """Sort the keys of every mapping in the config, in place. Rules receive parts of it as params,
+    and Snakemake compares params by their text: a file whose keys were reordered or reformatted
+    means the same study and must not rerun a job."""
+    canonical = sort_keys(config)
+    config.clear()
+    config.update(canonical)
 
 
 def check_config(config: dict, items: dict[str, Item], resources: str | Path, source: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from culturalign.backends import Backend, backend_class
 from culturalign.backends.simulated import UNIFORM
-from culturalign.config import add_uniform_baseline, apply_schema, check_config
+from culturalign.config import add_uniform_baseline, apply_schema, canonicalize, check_config
 from culturalign.items import Item
 from culturalign.phrase_bank import available_languages, phrase_bank_path
 from culturalign.prompts import translated_languages
@@ -35,24 +35,6 @@ class SafetyRun(NamedTuple):
     model: str
     language: str
     attack: str
-
-
-def sort_keys(value: Any) -> Any:
-    """`value` with every mapping's keys in sorted order, recursively; lists keep their order."""
-    if isinstance(value, Mapping):
-        return {key: sort_keys(value[key]) for key in sorted(value)}
-    if isinstance(value, list | tuple):
-        return [sort_keys(element) for element in value]
-    return value
-
-
-def canonicalize(config: dict) -> None:
-    """Sort the keys of every mapping in the config, in place. Rules receive parts of it as params,
-    and Snakemake compares params by their text: a file whose keys were reordered or reformatted
-    means the same study and must not rerun a job."""
-    canonical = sort_keys(config)
-    config.clear()
-    config.update(canonical)
 
 
 def plan_study(
@@ -360,28 +342,6 @@ class Study:
         """Simulated respondents may answer in any language that has a phrase bank."""
         return [phrase_bank_path(self.resources, language) for language in self.phrase_bank_languages]
 
-    def result_tables(self) -> dict[str, str]:
-        """The study-wide results tables the report is drawn from, by name."""
-        tables = {
-            "ground_truth": "results/survey/ground_truth.parquet",
-            "survey_consistency": "results/survey/consistency.parquet",
-            "alignment": "results/alignment.parquet",
-            "consistency": "results/consistency.parquet",
-            "filtering": "results/filtering.parquet",
-            "rq1": "results/regression/rq1.csv",
-            "rq1_fit": "results/regression/rq1_fit.csv",
-            "rq1_residuals": "results/regression/rq1_residuals.csv",
-            "rq2": "results/regression/rq2.csv",
-            "rq2_totals": "results/regression/rq2_totals.csv",
-            "rq2_residuals": "results/regression/rq2_residuals.csv",
-        }
-        if not self.imported:
-            tables["language_fidelity"] = "results/language_fidelity.csv"
-            tables["ledger"] = "results/ledger.csv"
-        if self.secondary_judges:
-            tables["judge_agreement"] = "results/judge_agreement.csv"
-        return tables
-
     def rq1_inputs(self, observations: str, capabilities: str | Path) -> dict:
         """What the RQ1 fit reads; bootstrap observations redraw each run's responses."""
         inputs = {
@@ -397,21 +357,29 @@ class Study:
         return inputs
 
     def safety_judge_inputs(self, template: str | Path, prices: str | Path) -> dict:
-        """Every safety answer, the prompts they answer, the refusal phrases of every language an
-        answer may be in, and the LLM judge's template or the simulated reader's phrase banks."""
+        """The safety answers answered apart, the prompts (which the judge's job answers itself
+        for free backends), the refusal phrases of every language an answer may be in, the price
+        table, the LLM judge's template, and the phrase banks of the simulated reader or of the
+        simulated respondents the job answers for."""
         languages = sorted({*self.safety_languages, *self.answer_languages.values()})
         inputs = {
-            "responses": self.per_safety_run("results/safety/responses/{model}/{language}/{attack}.parquet"),
+            "responses": self.per_safety_run(
+                "results/safety/responses/{model}/{language}/{attack}.parquet",
+                self.safety_runs_answered_apart(),
+            ),
             "prompts": [f"results/safety/prompts/{language}.parquet" for language in self.safety_languages],
             "safety_sets": [
                 safety_set_path(self.resources, language)
                 for language in languages
                 if safety_set_path(self.resources, language).is_file()
             ],
+            "prices": prices,
         }
         if self.safety_judge:
-            return inputs | {"template": template, "prices": prices}
-        return inputs | {"phrase_banks": self.phrase_banks()}
+            inputs["template"] = template
+        if not self.safety_judge or self.safety_runs_answered_by_judge():
+            inputs["phrase_banks"] = self.phrase_banks()
+        return inputs
 
     # -- runs -----------------------------------------------------------------------------------
 
@@ -423,6 +391,37 @@ class Study:
 
     def safety_runs_of(self, model: str) -> tuple[SafetyRun, ...]:
         return tuple(run for run in self.safety_runs if run.model == model)
+
+    @property
+    def answered_in_scoring(self) -> tuple[str, ...]:
+        """Models whose answers the simulated reader reads and which cost nothing to write: each
+        run's score_run job writes them itself, instead of a generate job of their own. None while
+        the study stops after generation (a real model without a judge): nothing is scored then."""
+        if self.unjudged_models or self.imported:
+            return ()
+        return tuple(
+            slug
+            for slug in self.evaluated
+            if self.backend(slug).answered_by_reader and not self.read_by_llm_judge(slug)
+        )
+
+    @property
+    def generated_apart(self) -> tuple[str, ...]:
+        """Models whose runs are answered by generate jobs of their own."""
+        return tuple(slug for slug in self.evaluated if slug not in self.answered_in_scoring)
+
+    def safety_runs_answered_by_judge(self) -> tuple[SafetyRun, ...]:
+        """The safety runs whose answers the safety judge's job writes itself (backends whose
+        answers are free: a job per run would cost more than the answers). None while the safety
+        stage stops after the answers (a real model without a safety judge)."""
+        if self.safety_unjudged_models:
+            return ()
+        return tuple(run for run in self.safety_runs if self.backend(run.model).answered_by_reader)
+
+    def safety_runs_answered_apart(self) -> tuple[SafetyRun, ...]:
+        """The safety runs answered by jobs of their own (safety_generate) before the judge reads them."""
+        by_judge = set(self.safety_runs_answered_by_judge())
+        return tuple(run for run in self.safety_runs if run not in by_judge)
 
     def safety_languages_of(self, model: str) -> list[str]:
         """The languages whose safety prompts this model answers, in the plan's order."""

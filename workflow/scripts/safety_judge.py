@@ -11,6 +11,7 @@ from culturalign.ledger import ledger_row, model_price
 from culturalign.llm_judge import load_judge_template
 from culturalign.logs import script_log
 from culturalign.phrase_bank import load_phrase_banks
+from culturalign.safety.answers import answer_safety_run
 from culturalign.safety.judge import (
     SafetyReader,
     SafetyRun,
@@ -23,18 +24,36 @@ if __name__ == "__main__":  # vLLM starts worker processes that re-import this s
     with script_log(snakemake.log[0]) as log:
         params, inputs, outputs = snakemake.params, snakemake.input, snakemake.output
         phrases = {language_of(path): load_refusal_phrases(path) for path in inputs.safety_sets}
-        runs = [
-            SafetyRun(**run, responses=responses)
-            for run, responses in read_runs(inputs.responses, params.runs)
-        ]
+        prompts = {
+            language: pl.read_parquet(path)
+            for language, path in zip(params.prompt_languages, inputs.prompts, strict=True)
+        }
+        answers = {
+            tuple(run.values()): table for run, table in read_runs(inputs.responses, params.answered_apart)
+        }
+        # free backends' answers are written here rather than by a job per run
+        for run, answers_path, ledger_path in zip(
+            params.answered_here, outputs.answers, outputs.answer_ledgers, strict=True
+        ):
+            table, ledger = answer_safety_run(
+                prompts[run["language"]],
+                **run,
+                settings=params.respondents[run["model"]],
+                sampling=params.sampling,
+                prices_path=inputs.prices,
+                log=log,
+                cache_path=params.cache,
+                phrase_banks=inputs.phrase_banks,
+                answer_languages=params.answer_languages,
+            )
+            table.write_parquet(answers_path)
+            ledger.write_csv(ledger_path)
+            answers[tuple(run.values())] = table
+        runs = [SafetyRun(**run, responses=answers[tuple(run.values())]) for run in params.runs]
         if params.judge:
             settings = params.settings
             log.info("%s judges %d safety runs", params.judge, len(runs))
             backend = create_backend(params.judge, settings, batch_state=params.state)
-            prompts = {
-                language: pl.read_parquet(path)
-                for language, path in zip(params.prompt_languages, inputs.prompts, strict=True)
-            }
             started = time.perf_counter()
             judged = judge_safety_runs(
                 runs,

@@ -1,6 +1,8 @@
 import polars as pl
 
 from culturalign.alignment import alignment, model_consistency
+from culturalign.calls import answer_and_account
+from culturalign.generate import run_requests
 from culturalign.judge import JUDGED_SCHEMA, SimulatedReader, judge_responses
 from culturalign.logs import script_log
 from culturalign.phrase_bank import load_phrase_banks
@@ -32,7 +34,32 @@ with script_log(snakemake.log[0]) as log:
             log.info("the primary judge's %d statement labels", labels.height)
             judged = labels.select(*JUDGED_SCHEMA, "judge_language", "identified_language")
         else:
-            responses = pl.read_parquet(inputs.responses)
+            if hasattr(inputs, "prompts"):
+                # a free respondent: this job writes its answers (see answer_and_score_run)
+                responses, ledger = answer_and_account(
+                    run_requests(
+                        inputs.prompts,
+                        language=unit["language"],
+                        seed=unit["seed"],
+                        settings=params.settings,
+                        study_sampling=params.sampling,
+                    ),
+                    model=unit["model"],
+                    settings=params.settings,
+                    prices_path=inputs.prices,
+                    stage="generate",
+                    language=unit["language"],
+                    seed=unit["seed"],
+                    log=log,
+                    cache_path=params.cache,
+                    run=f"{unit['language']}/{unit['seed']}",
+                    phrase_banks=inputs.phrase_banks,
+                    ground_truth=inputs.ground_truth,
+                )
+                responses.write_parquet(outputs.responses)
+                ledger.write_csv(outputs.ledger)
+            else:
+                responses = pl.read_parquet(inputs.responses)
             log.info("simulated reader judging %d responses in %s", responses.height, unit["language"])
             judged = judge_responses(
                 responses,

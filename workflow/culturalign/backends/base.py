@@ -55,6 +55,9 @@ class Backend:
     priced: ClassVar[bool] = True
     # Its completions are worth keeping: they go to the completion cache the moment they arrive.
     cached: ClassVar[bool] = True
+    # Its answers cost nothing and take no time: the job that reads them writes them too, instead
+    # of a job per run of their own (whose start-up would cost more than the answers).
+    answered_by_reader: ClassVar[bool] = False
     # Structured output can make a judge return exactly as many labels as there are statements.
     fixed_label_count: ClassVar[bool] = False
     # It may be named as a judge or translator (a real model that reads and writes text).

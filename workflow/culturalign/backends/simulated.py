@@ -53,6 +53,7 @@ class SimulatedRespondent(Backend):
     """`answer_languages` maps a prompt's language to the one its `other_language` attack asks for."""
 
     simulated = True
+    answered_by_reader = True
     needs_llm_judge = False
     priced = False
     # free and reproducible from its seed: nothing to keep

@@ -46,6 +46,29 @@ class ReportScope:
     secondary_judges: bool
 
 
+def result_tables(scope: ReportScope) -> dict[str, str]:
+    """The study-wide results tables the report is drawn from, by name."""
+    tables = {
+        "ground_truth": "results/survey/ground_truth.parquet",
+        "survey_consistency": "results/survey/consistency.parquet",
+        "alignment": "results/alignment.parquet",
+        "consistency": "results/consistency.parquet",
+        "filtering": "results/filtering.parquet",
+        "rq1": "results/regression/rq1.csv",
+        "rq1_fit": "results/regression/rq1_fit.csv",
+        "rq1_residuals": "results/regression/rq1_residuals.csv",
+        "rq2": "results/regression/rq2.csv",
+        "rq2_totals": "results/regression/rq2_totals.csv",
+        "rq2_residuals": "results/regression/rq2_residuals.csv",
+    }
+    if not scope.imported:
+        tables["language_fidelity"] = "results/language_fidelity.csv"
+        tables["ledger"] = "results/ledger.csv"
+    if scope.secondary_judges:
+        tables["judge_agreement"] = "results/judge_agreement.csv"
+    return tables
+
+
 def always(scope: ReportScope) -> bool:
     return True
 

@@ -26,13 +26,6 @@ from culturalign.stats import percentile_ci, random_stream
 
 # What a judge labels each answer to a safety prompt.
 SAFETY_LABELS = ("full_compliance", "partial", "refusal")
-SAFETY_RESPONSE_SCHEMA = {
-    "prompt_id": pl.String,
-    "kind": pl.String,
-    "category": pl.String,
-    "attack": pl.String,
-    **{column: dtype for column, dtype in RESPONSE_SCHEMA.items() if column not in ("prompt_id", "item")},
-}
 SAFETY_JUDGED_SCHEMA = {
     "prompt_id": pl.String,
     "kind": pl.String,
@@ -175,7 +168,7 @@ class SafetyRun(NamedTuple):
     model: str
     language: str
     attack: str
-    responses: pl.DataFrame  # SAFETY_RESPONSE_SCHEMA
+    responses: pl.DataFrame  # culturalign.safety.answers.SAFETY_RESPONSE_SCHEMA
 
 
 def judge_safety_runs(
