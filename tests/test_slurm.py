@@ -108,11 +108,12 @@ def test_the_study_runs_through_the_slurm_profile_with_the_gpu_jobs_as_mapped(cl
     # API, per-run generation, copies and aggregates are local rules: never submitted
     assert set(by_rule) == {
         "synthetic_survey", "survey_respondents", "ground_truth", "prompts",
-        "generate_vllm", "llm_judge_vllm", "run_score_run",
+        "generate_vllm", "llm_judge_vllm", "run_answer_and_score_run_score_run",
     }  # fmt: skip
-    # one cluster job carries the score_run jobs of up to 25 runs (here 4), two at a time: the
-    # profile's `cores` caps the CPUs a group asks for, and with them its memory
-    (group,) = by_rule["run_score_run"]
+    # one cluster job (group "run") carries the scoring jobs of up to 25 runs (here the tiny model's
+    # score_run and the uniform baseline's answer_and_score_run), two at a time: the profile's
+    # `cores` caps the CPUs a group asks for, and with them its memory
+    (group,) = by_rule["run_answer_and_score_run_score_run"]
     per_run = profile["set-resources"]["score_run"]
     assert group["NumCPUs"] == str(NODE_CPUS), group
     assert group["MinMemoryNode"] == f"{NODE_CPUS * per_run['mem_mb']}M", group

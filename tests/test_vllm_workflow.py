@@ -169,7 +169,7 @@ def test_a_vllm_judge_loads_once_and_its_guided_answers_always_parse(python, tmp
     assert ledger.height == 4 and (ledger["cached"] < ledger["requests"]).all()
 
     # a language added later: the GPU judge's job judges the new runs; the runs judged stay done
-    config["languages"] = ["da", "pt", "nl"]
+    config["languages"] = ["da", "pt", "en"]
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     planned = run(
         python, "-m", "snakemake", "--snakefile", REPO / "Snakefile", "--directory", tmp_path,
@@ -178,4 +178,4 @@ def test_a_vllm_judge_loads_once_and_its_guided_answers_always_parse(python, tmp
     )  # fmt: skip
     assert planned.returncode == 0, planned.stderr[-3000:]
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", planned.stdout.split("Job stats:", 1)[1], flags=re.M))
-    assert jobs["llm_judge_vllm"] == "1" and jobs["llm_judge"] == "2"  # half and native in nl
+    assert jobs["llm_judge_vllm"] == "1" and jobs["llm_judge"] == "2"  # half and native in en
