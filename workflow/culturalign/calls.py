@@ -7,7 +7,7 @@ stages all call models through here."""
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -15,7 +15,7 @@ import polars as pl
 from culturalign.backends import Backend, Completion, GenerationRequest, backend_class, create_backend
 from culturalign.cache import CompletionCache, request_key
 from culturalign.ledger import generation_ledger
-from culturalign.phrase_bank import load_phrase_banks
+from culturalign.phrase_bank import PhraseBank
 
 RESPONSE_SCHEMA = {
     "prompt_id": pl.String,
@@ -107,7 +107,7 @@ def answer_run(
     cache_path: str | Path,
     manifest: str | Path | None = None,
     run: str = "",
-    phrase_banks: list[str | Path] = (),
+    phrase_banks: Mapping[str, PhraseBank] | None = None,
     ground_truth: str | Path | None = None,
     batch_state: str | Path | None = None,
     answer_languages: dict[str, str] | None = None,
@@ -124,8 +124,8 @@ def answer_run(
         backend = create_backend(
             model,
             settings,
-            phrase_banks=load_phrase_banks(phrase_banks) if kind.simulated else None,
-            ground_truth=pl.read_parquet(ground_truth) if kind.simulated and ground_truth else None,
+            phrase_banks=phrase_banks,
+            ground_truth=pl.read_parquet(ground_truth) if ground_truth else None,
             batch_state=batch_state,
             answer_languages=answer_languages,
         )

@@ -18,7 +18,7 @@ from culturalign.phrase_bank import available_languages, phrase_bank_path
 from culturalign.prompts import translated_languages
 from culturalign.reanalysis import SIMULATED_FAMILY, read_judged_import, runs_of, with_uniform_baseline
 from culturalign.regression import load_capabilities, model_capabilities
-from culturalign.safety.sets import load_other_language, safety_set_path
+from culturalign.safety.sets import load_other_language, safety_set_languages, safety_set_path
 
 
 class Run(NamedTuple):
@@ -101,13 +101,8 @@ class Study:
             if not backend_class(models[model]["backend"]).simulated or language in banked
         )
         safety = config["safety"]
-        safety_languages = (
-            tuple(
-                language for language in config["languages"] if safety_set_path(resources, language).is_file()
-            )
-            if safety["enabled"]
-            else ()
-        )
+        with_set = set(safety_set_languages(resources)) if safety["enabled"] else set()
+        safety_languages = tuple(language for language in config["languages"] if language in with_set)
         answer_languages = {
             language: load_other_language(safety_set_path(resources, language)).code
             for language in safety_languages
@@ -361,18 +356,17 @@ class Study:
         for free backends), the refusal phrases of every language an answer may be in, the price
         table, the LLM judge's template, and the phrase banks of the simulated reader or of the
         simulated respondents the job answers for."""
-        languages = sorted({*self.safety_languages, *self.answer_languages.values()})
+        languages = sorted(
+            {*self.safety_languages, *self.answer_languages.values()}
+            & set(safety_set_languages(self.resources))
+        )
         inputs = {
             "responses": self.per_safety_run(
                 "results/safety/responses/{model}/{language}/{attack}.parquet",
                 self.safety_runs_answered_apart(),
             ),
             "prompts": [f"results/safety/prompts/{language}.parquet" for language in self.safety_languages],
-            "safety_sets": [
-                safety_set_path(self.resources, language)
-                for language in languages
-                if safety_set_path(self.resources, language).is_file()
-            ],
+            "safety_sets": [safety_set_path(self.resources, language) for language in languages],
             "prices": prices,
         }
         if self.safety_judge:
@@ -397,7 +391,7 @@ class Study:
         """Models whose answers the simulated reader reads and which cost nothing to write: each
         run's score_run job writes them itself, instead of a generate job of their own. None while
         the study stops after generation (a real model without a judge): nothing is scored then."""
-        if self.unjudged_models or self.imported:
+        if self.unjudged_models:
             return ()
         return tuple(
             slug

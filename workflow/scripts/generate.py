@@ -1,6 +1,7 @@
 from culturalign.calls import answer_and_account
 from culturalign.generate import run_requests
 from culturalign.logs import script_log
+from culturalign.phrase_bank import load_phrase_banks
 
 with script_log(snakemake.log[0]) as log:
     wildcards, params, inputs = snakemake.wildcards, snakemake.params, snakemake.input
@@ -29,7 +30,7 @@ with script_log(snakemake.log[0]) as log:
         cache_path=params.cache,
         manifest=inputs.get("manifest"),
         run=f"{language}/{seed}",
-        phrase_banks=inputs.get("phrase_banks", []),
+        phrase_banks=load_phrase_banks(inputs.get("phrase_banks", [])),
         ground_truth=inputs.get("ground_truth"),
         batch_state=params.state,
     )

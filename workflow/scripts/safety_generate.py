@@ -1,6 +1,7 @@
 import polars as pl
 
 from culturalign.logs import script_log
+from culturalign.phrase_bank import load_phrase_banks
 from culturalign.safety.answers import answer_safety_run
 
 with script_log(snakemake.log[0]) as log:
@@ -16,7 +17,7 @@ with script_log(snakemake.log[0]) as log:
         log=log,
         cache_path=params.cache,
         manifest=inputs.get("manifest"),
-        phrase_banks=inputs.get("phrase_banks", []),
+        phrase_banks=load_phrase_banks(inputs.get("phrase_banks", [])),
         batch_state=params.state,
         answer_languages=params.answer_languages,
     )

@@ -28,6 +28,8 @@ if __name__ == "__main__":  # vLLM starts worker processes that re-import this s
             language: pl.read_parquet(path)
             for language, path in zip(params.prompt_languages, inputs.prompts, strict=True)
         }
+        # the simulated reader's banks, and those the free respondents answered here write from: read once
+        banks = load_phrase_banks(inputs.get("phrase_banks", []))
         answers = {
             tuple(run.values()): table for run, table in read_runs(inputs.responses, params.answered_apart)
         }
@@ -43,7 +45,7 @@ if __name__ == "__main__":  # vLLM starts worker processes that re-import this s
                 prices_path=inputs.prices,
                 log=log,
                 cache_path=params.cache,
-                phrase_banks=inputs.phrase_banks,
+                phrase_banks=banks,
                 answer_languages=params.answer_languages,
             )
             table.write_parquet(answers_path)
@@ -82,7 +84,7 @@ if __name__ == "__main__":  # vLLM starts worker processes that re-import this s
             tables = [table for table, _ in judged]
         else:
             log.info("the simulated reader reads %d safety runs", len(runs))
-            reader = SafetyReader(load_phrase_banks(inputs.phrase_banks))
+            reader = SafetyReader(banks)
             tables = [
                 read_simulated_run(
                     run.responses,

@@ -34,6 +34,8 @@ with script_log(snakemake.log[0]) as log:
             log.info("the primary judge's %d statement labels", labels.height)
             judged = labels.select(*JUDGED_SCHEMA, "judge_language", "identified_language")
         else:
+            # the simulated reader's banks, and a free respondent's: read once
+            banks = load_phrase_banks(inputs.phrase_banks)
             if hasattr(inputs, "prompts"):
                 # a free respondent: this job writes its answers (see answer_and_score_run)
                 responses, ledger = answer_and_account(
@@ -53,7 +55,7 @@ with script_log(snakemake.log[0]) as log:
                     log=log,
                     cache_path=params.cache,
                     run=f"{unit['language']}/{unit['seed']}",
-                    phrase_banks=inputs.phrase_banks,
+                    phrase_banks=banks,
                     ground_truth=inputs.ground_truth,
                 )
                 responses.write_parquet(outputs.responses)
@@ -63,7 +65,7 @@ with script_log(snakemake.log[0]) as log:
             log.info("simulated reader judging %d responses in %s", responses.height, unit["language"])
             judged = judge_responses(
                 responses,
-                SimulatedReader(load_phrase_banks(inputs.phrase_banks)),
+                SimulatedReader(banks),
                 language=unit["language"],
                 min_statements=params.min_statements,
             )
