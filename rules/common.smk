@@ -7,8 +7,12 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
+from culturalign.cache import CompletionCache
+from culturalign.calls import uncached
 from culturalign.config import ConfigError
+from culturalign.generate import model_requests
 from culturalign.items import ItemsError, load_items, select_items
+from culturalign.long_jobs import answers_to_judge, runtime_minutes
 from culturalign.plan import plan_study
 from culturalign.prompts import templates_path, topics_path
 from culturalign.reanalysis import JudgedImportError
@@ -47,6 +51,7 @@ for warning in STUDY.warnings:
 
 SURVEY = config["survey"]
 SAFETY = config["safety"]
+SAFETY_SAMPLING = {**config["generation"], **SAFETY["sampling"]}
 REGRESSION = config["regression"]
 CAPABILITIES_FILE = REGRESSION["capabilities"] or RESOURCES / "capabilities.csv"
 PRICES_FILE = RESOURCES / "prices.csv"
@@ -166,6 +171,43 @@ def gpus(model_key):
     """A GPU job's GPUs, from its model's `gpus` (default 1): its tensor parallel size, and what
     profiles/slurm asks the cluster for."""
     return lambda wildcards: STUDY.models[wildcards[model_key]].get("gpus", 1)
+
+
+def gpu_runtime(model_of, requests_of):
+    """A GPU job's time request in minutes (culturalign.long_jobs.runtime_minutes): its model's
+    startup plus `requests_of(wildcards, input)` requests at its `requests_per_minute`. Snakemake
+    evaluates it again once the job's inputs exist; until then the requests are not counted.
+    A job without a model (the simulated reader's safety_judge) runs locally, where it is unused.
+    """
+
+    def runtime(wildcards, input, attempt):
+        ready = all(Path(path).exists() for path in input)
+        requests = requests_of(wildcards, input) if ready else None
+        return runtime_minutes(
+            requests, STUDY.models.get(model_of(wildcards), {}), attempt
+        )
+
+    return runtime
+
+
+def vllm_generation_left(wildcards, input):
+    """The requests a model's generate_vllm job has left: those the cache does not hold."""
+    requests = model_requests(
+        STUDY.as_params(STUDY.runs_of(wildcards.model)),
+        input.prompts,
+        dict(zip(STUDY.safety_languages_of(wildcards.model), input.safety_prompts)),
+        settings=STUDY.models[wildcards.model],
+        sampling=config["generation"],
+        safety_sampling=SAFETY_SAMPLING,
+        attacks=SAFETY["attacks"],
+    )
+    every = [request for run in requests.values() for request in run]
+    return len(uncached(every, CompletionCache(COMPLETION_CACHE)))
+
+
+def vllm_answers_to_judge(wildcards, input):
+    """The answers a GPU judge's one job reads (about a request each; cached ones included)."""
+    return answers_to_judge(input.responses)
 
 
 def api_requests(model_key):

@@ -54,12 +54,13 @@ rule generate_vllm:
     resources:
         gpu=gpus("model"),
         vllm_engines=1,
+        runtime=gpu_runtime(lambda wildcards: wildcards.model, vllm_generation_left),
     params:
         settings=model_settings("model"),
         runs=lambda wildcards: STUDY.as_params(STUDY.runs_of(wildcards.model)),
         safety_languages=lambda wildcards: STUDY.safety_languages_of(wildcards.model),
         sampling=config["generation"],
-        safety_sampling={**config["generation"], **SAFETY["sampling"]},
+        safety_sampling=SAFETY_SAMPLING,
         attacks=SAFETY["attacks"],
         cache=COMPLETION_CACHE,
     script:

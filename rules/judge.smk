@@ -70,6 +70,9 @@ if STUDY.llm_judges:
         resources:
             gpu=gpus("judge"),
             vllm_engines=1,
+            runtime=gpu_runtime(
+                lambda wildcards: wildcards.judge, vllm_answers_to_judge
+            ),
         params:
             settings=model_settings("judge"),
             runs=STUDY.as_params(STUDY.llm_judged_runs()),

@@ -60,7 +60,7 @@ rule safety_generate:
         api_requests=api_requests("model"),
     params:
         settings=model_settings("model"),
-        sampling={**config["generation"], **SAFETY["sampling"]},
+        sampling=SAFETY_SAMPLING,
         cache=COMPLETION_CACHE,
         state="results/batches/safety/{model}/{language}/{attack}.json",
         # this language's only: a language added later must not change the others' params
@@ -110,6 +110,8 @@ rule safety_judge:
         ),
         vllm_engines=1 if STUDY.safety_judge_on_gpu else 0,
         api_requests=STUDY.requests_in_flight(STUDY.safety_judge),
+        # a GPU judge's, derived like generate_vllm's (the others run locally)
+        runtime=gpu_runtime(lambda wildcards: STUDY.safety_judge, vllm_answers_to_judge),
     params:
         runs=STUDY.as_params(STUDY.safety_runs),
         answered_apart=STUDY.as_params(STUDY.safety_runs_answered_apart()),
@@ -118,7 +120,7 @@ rule safety_judge:
             run.model: STUDY.models[run.model]
             for run in STUDY.safety_runs_answered_by_judge()
         },
-        sampling={**config["generation"], **SAFETY["sampling"]},
+        sampling=SAFETY_SAMPLING,
         judge=STUDY.safety_judge,
         settings=STUDY.models.get(STUDY.safety_judge, {}),
         cache=COMPLETION_CACHE,

@@ -66,7 +66,9 @@ def test_the_study_runs_through_the_slurm_profile_with_the_gpu_jobs_as_mapped(cl
     profile = edited_profile(tmp_path / "profile")
     study = tmp_path / "study"
     study.mkdir()
+    # a throughput, so that the GPU jobs' time requests are derived from the work they have
     tiny = {"backend": "vllm", "model": str(tmp_path / "model"), "engine": ENGINE | {"max_model_len": 4096}}
+    tiny |= {"requests_per_minute": 2, "startup_minutes": 3}
     config = {
         "survey": {
             "path": "data/survey.sav",
@@ -124,8 +126,14 @@ def test_the_study_runs_through_the_slurm_profile_with_the_gpu_jobs_as_mapped(cl
         assert job["TresPerJob"] == "gres:gpu:a100:1"  # gpu: the model's `gpus` (1); gpu_model: a100
         assert job["CpusPerTres"] == f"gres:gpu:{GPU_JOB['cpus_per_gpu']}"
         assert job["MinMemoryNode"] == f"{GPU_JOB['mem_mb']}M"
-        assert job["TimeLimit"] == "06:00:00" == _duration(profile["set-resources"][rule]["runtime"])
         assert job["Partition"] == "main" and job["Account"] == "culturalign"
+        assert job["Requeue"] == "1"  # a preempted GPU job goes back to the queue
+    # startup_minutes + uncached requests / requests_per_minute: tiny's 2 runs of PROMPTS prompts,
+    # and the judge's as many answers (the uniform baseline's go to the simulated reader)
+    assert "runtime" not in profile["set-resources"]["generate_vllm"]
+    for rule in ("generate_vllm", "llm_judge_vllm"):
+        (job,) = by_rule[rule]
+        assert job["TimeLimit"] == _duration(f"{3 + 2 * PROMPTS // 2}m"), (rule, job["TimeLimit"])
     for job in by_rule["prompts"]:
         assert job["TimeLimit"] == _duration(profile["default-resources"]["runtime"])
         assert job["MinMemoryNode"] == f"{profile['default-resources']['mem_mb']}M"

@@ -8,7 +8,7 @@ import re
 import polars as pl
 import pytest
 import yaml
-from vllm_venv import ENGINE, run
+from vllm_venv import ENGINE, run, tiny_study
 
 from conftest import REPO
 
@@ -36,33 +36,17 @@ def python():
 
 
 def snakemake(python, study, languages):
-    config = {
-        "survey": {
-            "path": "data/survey.sav",
-            "countries": ["US", "DK", "NL"],
-            "synthetic": {"enabled": True, "seed": 1, "respondents_per_country": 100},
-        },
-        "languages": languages,
-        "seeds": [0, 1],
-        "prompts_per_seed": PROMPTS,
-        # the safety prompts are answered in the same vLLM job
-        "safety": {
-            "attacks": ["none"],
-            "builtin": False,
-            "external": [{"path": "safety.jsonl", "format": "jsonl"}],
-        },
-        "models": {
-            "uniform": {"backend": "simulated", "respondent": "uniform"},
-            "tiny": {
-                "backend": "vllm",
-                "model": str(study / "model"),
-                "engine": ENGINE,
-                "sampling": {"max_tokens": 12},
-            },
-        },
-    }
-    (study / "config.yaml").write_text(yaml.safe_dump(config))
-    (study / "safety.jsonl").write_text("\n".join(json.dumps(line) for line in SAFETY_SET) + "\n")
+    # the safety prompts are answered in the same vLLM job
+    tiny_study(
+        study,
+        study / "model",
+        SAFETY_SET,
+        countries=["US", "DK", "NL"],
+        languages=languages,
+        seeds=[0, 1],
+        prompts_per_seed=PROMPTS,
+        tiny={"sampling": {"max_tokens": 12}},
+    )
     result = run(
         python, "-m", "snakemake", "--snakefile", REPO / "Snakefile", "--directory", study,
         "--configfile", study / "config.yaml", "--cores", "2", "generation", "results/ledger.csv",
@@ -99,7 +83,7 @@ def test_one_model_job_serves_every_run_and_a_new_language_runs_alone(python, tm
     assert f"{2 * PROMPTS + SAFETY_PROMPTS} requests to generate over 9 runs" in log
     assert all(path.stat().st_mtime_ns == mtime for path, mtime in done.items()), result.stderr[-3000:]
     manifest = json.loads((tmp_path / "results/vllm/tiny.json").read_text())
-    assert {run: len(entry["fresh"]) for run, entry in manifest.items()} == {
+    assert {run: len(entry["fresh"]) for run, entry in manifest["runs"].items()} == {
         "en/0": 0, "en/1": 0, "da/0": 0, "da/1": 0, "nl/0": PROMPTS, "nl/1": PROMPTS,
         "safety/en/none": 0, "safety/da/none": 0, "safety/nl/none": SAFETY_PROMPTS,
     }  # fmt: skip

@@ -59,3 +59,36 @@ def vllm_python(repo: Path) -> Path:
 
 if __name__ == "__main__":
     print(vllm_python(Path(__file__).resolve().parents[1]))
+
+
+def tiny_study(folder: Path, model: Path, safety_set: list[dict], **study) -> dict:
+    """A study of the tiny model beside the uniform baseline, its prompts and a user's own safety
+    set (`safety_set`, written to folder/safety.jsonl) answered in its one vLLM job; `study` gives
+    the countries, languages, seeds, prompts_per_seed and `tiny`'s further settings. Written to
+    folder/config.yaml, and returned."""
+    import json
+
+    import yaml
+
+    config = {
+        "survey": {
+            "path": "data/survey.sav",
+            "countries": study["countries"],
+            "synthetic": {"enabled": True, "seed": 1, "respondents_per_country": 100},
+        },
+        "languages": study["languages"],
+        "seeds": study["seeds"],
+        "prompts_per_seed": study["prompts_per_seed"],
+        "safety": {
+            "attacks": ["none"],
+            "builtin": False,
+            "external": [{"path": "safety.jsonl", "format": "jsonl"}],
+        },
+        "models": {
+            "uniform": {"backend": "simulated", "respondent": "uniform"},
+            "tiny": {"backend": "vllm", "model": str(model), "engine": ENGINE, **study["tiny"]},
+        },
+    }
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    (folder / "safety.jsonl").write_text("\n".join(json.dumps(line) for line in safety_set) + "\n")
+    return config

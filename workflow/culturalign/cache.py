@@ -3,6 +3,11 @@ arrives, keyed by everything that determines it, and never requested again.
 
 One SQLite file under results/ serves every job; write-ahead logging and a busy timeout let
 several jobs read and write it at once.
+
+A long job (one engine answering a model's whole study) opens the cache under its name: each
+completion it stores is also noted as its own until the job finishes. When a killed attempt is run
+again, what the earlier attempt generated is read back as this job's fresh work (not as a cache
+hit), with the seconds it took, so that the ledger and the outputs equal an uninterrupted run's.
 """
 
 import hashlib
@@ -23,6 +28,12 @@ CREATE TABLE IF NOT EXISTS completions (
     prompt_tokens INTEGER,
     completion_tokens INTEGER,
     stored_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS unfinished (
+    job TEXT NOT NULL,
+    key TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    PRIMARY KEY (job, key)
 )
 """
 
@@ -45,12 +56,22 @@ def request_key(
 
 
 class CompletionCache:
-    def __init__(self, path: str | Path, timeout: float = 120.0):
+    def __init__(self, path: str | Path, timeout: float = 120.0, *, job: str | None = None):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
         self.connection.execute("PRAGMA journal_mode=WAL")
         self.connection.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-        self.connection.execute(SCHEMA)
+        self.connection.executescript(SCHEMA)
+        self.job = job
+        # what failed in this job, by request key, with the reason
+        self.errors: dict[str, str] = {}
+        # what this job's earlier, unfinished attempts generated: key -> seconds it took
+        self.earlier: dict[str, float] = (
+            dict(self.connection.execute("SELECT key, seconds FROM unfinished WHERE job = ?", (job,)))
+            if job
+            else {}
+        )
+        self._last_record = time.perf_counter()
 
     def get_many(self, keys: list[str]) -> dict[str, Completion]:
         found = {}
@@ -62,7 +83,8 @@ class CompletionCache:
                 chunk,
             )
             for key, text, finish_reason, prompt_tokens, completion_tokens in rows:
-                found[key] = Completion(text, finish_reason, prompt_tokens, completion_tokens, cached=True)
+                cached = key not in self.earlier
+                found[key] = Completion(text, finish_reason, prompt_tokens, completion_tokens, cached=cached)
         return found
 
     def put(self, key: str, request: dict, completion: Completion) -> None:
@@ -84,8 +106,28 @@ class CompletionCache:
         )
 
     def record(self, request: GenerationRequest, completion: Completion) -> None:
-        """Store a request's completion under its key, with the request it answers."""
+        """Store a request's completion under its key, with the request it answers; a failure is
+        noted in `errors`. A named job notes the completion as its own, with the seconds since its
+        previous one, in the same transaction."""
+        if completion.error is not None:
+            self.errors[request.key] = completion.error
+        now = time.perf_counter()
+        seconds, self._last_record = now - self._last_record, now
+        self.connection.execute("BEGIN")
         self.put(request.key, {"messages": request.messages, "parameters": request.parameters}, completion)
+        if self.job is not None and completion.error is None:
+            self.connection.execute(
+                "INSERT OR REPLACE INTO unfinished VALUES (?, ?, ?)", (self.job, request.key, seconds)
+            )
+        self.connection.execute("COMMIT")
+
+    def earlier_seconds(self) -> float:
+        """Seconds this job's earlier, unfinished attempts spent on what they generated."""
+        return sum(self.earlier.values())
+
+    def finish_job(self) -> None:
+        """The job's outputs are written: what it generated is no longer unfinished work."""
+        self.connection.execute("DELETE FROM unfinished WHERE job = ?", (self.job,))
 
     def close(self) -> None:
         self.connection.close()

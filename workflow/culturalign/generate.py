@@ -1,12 +1,14 @@
 """Generation stage: the requests of one model answering every prompt of one (language, seed);
 they are sent through culturalign.calls."""
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
 
 from culturalign.backends import GenerationRequest
 from culturalign.calls import keyed_request, sampling_parameters
+from culturalign.safety.prompts import safety_requests
 
 
 def generation_requests(
@@ -41,3 +43,31 @@ def run_requests(
         settings=settings,
         parameters=sampling_parameters(study_sampling, settings),
     )
+
+
+def model_requests(
+    runs: Sequence[Mapping],
+    prompt_paths: Sequence[str | Path],
+    safety_prompt_paths: Mapping[str, str | Path],
+    *,
+    settings: dict,
+    sampling: dict,
+    safety_sampling: dict,
+    attacks: Sequence[str],
+) -> dict[str, list[GenerationRequest]]:
+    """Every request a model's one job answers (vLLM), by run: each (language, seed) sample's
+    (`language/seed`) and each safety language's under each attack (`safety/language/attack`)."""
+    requests = {
+        f"{run['language']}/{run['seed']}": run_requests(
+            path, language=run["language"], seed=run["seed"], settings=settings, study_sampling=sampling
+        )
+        for run, path in zip(runs, prompt_paths, strict=True)
+    }
+    parameters = sampling_parameters(safety_sampling, settings)
+    for language, path in safety_prompt_paths.items():
+        prompts = pl.read_parquet(path)
+        for attack in attacks:
+            requests[f"safety/{language}/{attack}"] = safety_requests(
+                prompts, attack=attack, settings=settings, parameters=parameters
+            )
+    return requests

@@ -13,6 +13,7 @@ LEDGER_SCHEMA = {
     "seed": pl.Int64,
     "requests": pl.Int64,
     "cached": pl.Int64,
+    "failed": pl.Int64,
     "prompt_tokens": pl.Int64,
     "completion_tokens": pl.Int64,
     "cost_usd": pl.Float64,
@@ -61,7 +62,8 @@ def ledger_row(
     price: tuple[float, float] | None,
 ) -> pl.DataFrame:
     """One ledger row for one run. Tokens and cost count the requests sent in this run; cache hits
-    cost nothing. Without a price (simulated respondents, own GPUs, unknown model) the cost is null."""
+    cost nothing; `failed` counts the requests that got no answer (their rows carry the reason).
+    Without a price (simulated respondents, own GPUs, unknown model) the cost is null."""
     sent = responses.filter(~pl.col("cached"))
     prompt_tokens = int(sent["prompt_tokens"].sum())
     completion_tokens = int(sent["completion_tokens"].sum())
@@ -75,6 +77,7 @@ def ledger_row(
                 "seed": seed,
                 "requests": responses.height,
                 "cached": int(responses["cached"].sum()),
+                "failed": int(responses["error"].is_not_null().sum()),
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,
                 "cost_usd": cost,

@@ -19,7 +19,7 @@ import polars as pl
 
 from culturalign.backends import Backend, GenerationRequest, backend_class
 from culturalign.cache import CompletionCache
-from culturalign.calls import RESPONSE_SCHEMA, generate_responses, keyed_request
+from culturalign.calls import RESPONSE_SCHEMA, generate_responses, keyed_request, read_manifest
 from culturalign.items import Item
 from culturalign.judge import (
     JUDGED_SCHEMA,
@@ -282,5 +282,5 @@ def run_key(model: str, language: str, seed: int) -> str:
 def manifest_ledger(manifest: str | Path, *, model: str, language: str, seed: int) -> pl.DataFrame:
     """The ledger row that a judge's one job (llm_judge_vllm) recorded for this run: the work was
     done there, and reading the labels back from the cache costs nothing."""
-    recorded = json.loads(Path(manifest).read_text())[run_key(model, language, seed)]
+    recorded = read_manifest(manifest)["runs"][run_key(model, language, seed)]
     return pl.DataFrame([recorded], schema=LEDGER_SCHEMA)

@@ -11,7 +11,10 @@ from pathlib import Path
 def script_log(path: str | Path, name: str = "culturalign") -> Iterator[logging.Logger]:
     """Log to `path` for the duration of a rule script, recording any exception before it propagates."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    Path(path).write_text("")
+    # Appending: a library that configures logging (vLLM does, when its engine starts) closes every
+    # handler, and a handler in "w" mode then drops all later lines instead of reopening its file.
+    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger = logging.getLogger(name)
     logger.setLevel(logging.INFO)
@@ -27,25 +30,48 @@ def script_log(path: str | Path, name: str = "culturalign") -> Iterator[logging.
 
 
 class LogProgress:
-    """A progress bar for a rule's log file: one tqdm-formatted line (bar, count, rate, time
-    left) each time another `step` share of the work is done, or `seconds` have passed."""
+    """A progress bar for a rule's log file: one tqdm-formatted line (bar, requests done of all,
+    requests per second, time spent < time left, generated tokens per second) each time another
+    `every` requests are done (by default a twentieth of them), and at least every `seconds`."""
 
     def __init__(
-        self, logger: logging.Logger, label: str, total: int, step: float = 0.05, seconds: float = 30.0
+        self,
+        logger: logging.Logger,
+        label: str,
+        total: int,
+        *,
+        every: int | None = None,
+        seconds: float = 30.0,
+        clock=time.monotonic,
     ):
         self.logger, self.label, self.total = logger, label, total
-        self.every = max(1, int(total * step))
-        self.seconds = seconds
-        self.done = 0
-        self.started = self.shown = time.monotonic()
+        self.every = max(1, every or total // 20)
+        self.seconds, self.clock = seconds, clock
+        self.done = self.tokens = 0
+        self.started = self.shown = clock()
 
-    def advance(self, extra: str = "") -> None:
+    def advance(self, tokens: int | None = 0, extra: str = "") -> None:
+        """One request done, which generated `tokens`."""
+        self.done += 1
+        self.tokens += tokens or 0
+        if self.done % self.every == 0 or self.done == self.total:
+            self.show(extra)
+        else:
+            self.tick(extra)
+
+    def tick(self, extra: str = "") -> None:
+        """A line if none was written for `seconds`, whether or not a request finished since."""
+        if self.clock() - self.shown >= self.seconds:
+            self.show(extra)
+
+    def show(self, extra: str = "") -> None:
         from tqdm import tqdm
 
-        self.done += 1
-        now = time.monotonic()
-        if self.done % self.every and self.done != self.total and now - self.shown < self.seconds:
-            return
+        now = self.clock()
         self.shown = now
-        meter = tqdm.format_meter(self.done, self.total, now - self.started, ncols=100, prefix=self.label)
+        elapsed = now - self.started
+        speed = f"{self.tokens / elapsed:.0f} generated tokens/s" if elapsed > 0 else None
+        meter = tqdm.format_meter(
+            self.done, self.total, elapsed, ncols=110, prefix=self.label, unit="req", postfix=speed
+        )
         self.logger.info("%s%s", meter, extra)

@@ -10,6 +10,7 @@ from culturalign.language_resources import language_of
 from culturalign.ledger import ledger_row, model_price
 from culturalign.llm_judge import load_judge_template
 from culturalign.logs import script_log
+from culturalign.long_jobs import grace_seconds, stop_on_sigterm
 from culturalign.phrase_bank import load_phrase_banks
 from culturalign.safety.answers import answer_safety_run
 from culturalign.safety.judge import (
@@ -21,8 +22,8 @@ from culturalign.safety.judge import (
 from culturalign.safety.sets import load_refusal_phrases
 
 if __name__ == "__main__":  # vLLM starts worker processes that re-import this script
-    with script_log(snakemake.log[0]) as log:
-        params, inputs, outputs = snakemake.params, snakemake.input, snakemake.output
+    params, inputs, outputs = snakemake.params, snakemake.input, snakemake.output
+    with script_log(snakemake.log[0]) as log, stop_on_sigterm(grace_seconds(params.settings), log):
         phrases = {language_of(path): load_refusal_phrases(path) for path in inputs.safety_sets}
         prompts = {
             language: pl.read_parquet(path)
@@ -56,13 +57,14 @@ if __name__ == "__main__":  # vLLM starts worker processes that re-import this s
             settings = params.settings
             log.info("%s judges %d safety runs", params.judge, len(runs))
             backend = create_backend(params.judge, settings, batch_state=params.state)
+            cache = CompletionCache(params.cache, job=f"safety_judge/{params.judge}")
             started = time.perf_counter()
             judged = judge_safety_runs(
                 runs,
                 prompts,
                 load_judge_template(inputs.template),
                 backend,
-                CompletionCache(params.cache),
+                cache,
                 settings=settings,
                 answer_languages=params.answer_languages,
                 refusal_phrases=phrases,
@@ -99,3 +101,5 @@ if __name__ == "__main__":  # vLLM starts worker processes that re-import this s
             counts = dict(table.group_by("label").len().iter_rows())
             log.info("%s %s %s: %s", run.model, run.language, run.attack, counts)
             table.write_parquet(path)
+        if params.judge:
+            cache.finish_job()

@@ -171,7 +171,7 @@ class OpenAIBackend(Backend):
                 completion = await self._with_retries(client, request)
             record(request, completion)
             failed += completion.error is not None
-            progress.advance(f" ({failed} failed)" if failed else "")
+            progress.advance(completion.completion_tokens, f" ({failed} failed)" if failed else "")
             return completion
 
         try:

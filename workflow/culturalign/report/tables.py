@@ -81,7 +81,7 @@ def ledger_table(ledger: pl.DataFrame) -> pl.DataFrame:
         ledger.with_columns(pl.col("cost_usd").cast(pl.Float64, strict=False))
         .group_by("stage", "model")
         .agg(
-            pl.col("requests", "cached", "prompt_tokens", "completion_tokens").sum(),
+            pl.col("requests", "cached", "failed", "prompt_tokens", "completion_tokens").sum(),
             pl.col("cost_usd").sum(),
             pl.col("seconds").sum(),
         )
