@@ -199,7 +199,7 @@ def vllm_generation_left(wildcards, input):
         settings=STUDY.models[wildcards.model],
         sampling=config["generation"],
         safety_sampling=SAFETY_SAMPLING,
-        attacks=SAFETY["attacks"],
+        attacks=STUDY.safety_attacks,
     )
     every = [request for run in requests.values() for request in run]
     return len(uncached(every, CompletionCache(COMPLETION_CACHE)))

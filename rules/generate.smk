@@ -61,7 +61,10 @@ rule generate_vllm:
         safety_languages=lambda wildcards: STUDY.safety_languages_of(wildcards.model),
         sampling=config["generation"],
         safety_sampling=SAFETY_SAMPLING,
-        attacks=SAFETY["attacks"],
+        attacks=lambda wildcards: {
+            language: STUDY.safety_attacks[language]
+            for language in STUDY.safety_languages_of(wildcards.model)
+        },
         cache=COMPLETION_CACHE,
     script:
         "../workflow/scripts/generate_vllm.py"

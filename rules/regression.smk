@@ -44,6 +44,7 @@ rule rq2:
     input:
         alignment="results/alignment.parquet",
         ground_truth="results/survey/ground_truth.parquet",
+        native_countries="results/survey/native_countries.csv",
         polarity=STUDY.per_run(
             "results/polarity/{model}/{language}/{seed}.parquet", RQ2_RUNS
         ),
@@ -60,7 +61,6 @@ rule rq2:
     params:
         unit=REGRESSION["unit"],
         reference=REGRESSION["rq2"]["reference"],
-        native_countries=REGRESSION["rq2"]["native_countries"],
         runs=STUDY.as_params(RQ2_RUNS),
         resamples=config["alignment"]["bootstrap"],
         bootstrap_seed=config["alignment"]["seed"],

@@ -20,11 +20,12 @@ FIGURES_CODE = sorted((REPORT_PACKAGE / "figures").glob("*.py"))
 
 
 # What every report page must say before a number is trusted (simulated respondents, a synthetic
-# survey, machine-translated prompts, bootstrap p-values), and what the report rules draw with.
+# survey, machine-translated or unreviewed prompts, bootstrap p-values), and what the report rules draw with.
 HONESTY_NOTES = honesty_notes(
     simulated_models=STUDY.simulated_models,
     synthetic_survey=SURVEY["synthetic"]["enabled"],
     translated_languages=STUDY.translated,
+    unreviewed_languages=STUDY.unreviewed,
     bootstrap_observations=REGRESSION["rq1"]["observations"] == "bootstrap",
 )
 REPORT_SCOPE = ReportScope(
@@ -36,14 +37,13 @@ REPORT_TABLES = result_tables(REPORT_SCOPE)
 REPORT_PARAMS = {
     "notes": HONESTY_NOTES,
     "banner": caption_banner(HONESTY_NOTES),
-    "translated": list(STUDY.translated),
+    "language_labels": STUDY.language_labels,
     "unit": REGRESSION["unit"],
     "rq1_formula": REGRESSION["rq1"]["formula"],
     "rq1_left_out": list(STUDY.rq1_left_out),
     # one seed per (model, language): RQ2's OLS has no residual degrees of freedom
     "rq2_single_seed": len(STUDY.seeds) == 1,
     "baselines": list(STUDY.baselines),
-    "native_countries": REGRESSION["rq2"]["native_countries"],
     "simulated_models": [
         slug for slug in STUDY.evaluated if STUDY.backend(slug).simulated
     ],

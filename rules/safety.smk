@@ -32,7 +32,8 @@ rule safety_prompts:
     conda:
         "../envs/core.yaml"
     params:
-        attacks=SAFETY["attacks"],
+        # those of the configured attacks that this language has a wrapper for
+        attacks=lambda wildcards: STUDY.safety_attacks[wildcards.language],
         builtin=SAFETY["builtin"],
         external=SAFETY["external"],
     script:

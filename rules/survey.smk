@@ -117,3 +117,21 @@ else:
             seed=SURVEY["consistency"]["seed"],
         script:
             "../workflow/scripts/survey_consistency.py"
+
+
+# RQ2's native countries of each language: configured, or the survey's countries that interview
+# mostly in it. A rule of its own, so that a language added later reruns only this and RQ2.
+rule native_countries:
+    input:
+        respondents=[] if SURVEY["aggregated"] else "results/survey/respondents.parquet",
+    output:
+        "results/survey/native_countries.csv",
+    log:
+        "logs/survey/native_countries.log",
+    conda:
+        "../envs/core.yaml"
+    params:
+        languages=list(STUDY.rq2_languages(REGRESSION["rq2"]["native_countries"])),
+        configured=REGRESSION["rq2"]["native_countries"],
+    script:
+        "../workflow/scripts/native_countries.py"

@@ -26,7 +26,32 @@ MESSY = {
     "bullets and headings": ("- 1. a\n### 2. b\n(3) c", 3),
     "prose": ("The people interviewed had many views. Some agreed, 3 disagreed.", 0),
     "decimal is no entry": ("1. About 3.5 percent agree.\n2. Others disagree.", 2),
+    "decimal opening a line is no entry": ("1.5 million people agree.\n2.5 million do not.", 0),
 }
+# Lists the way each language writes them (escaped, as some marks look like ASCII ones):
+# fullwidth full stop, fullwidth digits, ideographic comma, fullwidth parentheses (CJK);
+# Arabic-Indic digits with "." or "-" and a right-to-left mark; Thai, Bengali, Devanagari digits.
+NATIVE_LISTS = {
+    "fullwidth full stop": ("1\uff0e", "\u7b2c\u4e00"),
+    "fullwidth digits": ("\uff11.", "\u7b2c\u4e00"),
+    "ideographic comma": ("1\u3001", "\u7b2c\u4e00"),
+    "fullwidth parentheses": ("\uff081\uff09", "\u7b2c\u4e00"),
+    "arabic-indic full stop, right to left": ("\u200f\u0661. ", "\u0631\u0623\u064a"),
+    "arabic-indic dash": ("\u0661- ", "\u0631\u0623\u064a"),
+    "thai": ("\u0e51. ", "\u0e04\u0e27\u0e32\u0e21"),
+    "bengali": ("\u09e7. ", "\u09ae\u09a4"),
+    "devanagari": ("\u0967. ", "\u0930\u093e\u092f"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NATIVE_LISTS))
+def test_split_statements_reads_numerals_and_marks_of_every_script(case):
+    marker, statement = NATIVE_LISTS[case]
+    # the same marker with each of the numbers 1 to 3 in its script
+    one = next(character for character in marker if character.isdigit())
+    lines = [marker.replace(one, chr(ord(one) + offset)) + f"{statement} {offset}" for offset in range(3)]
+    expected = [f"{statement} {n}" for n in range(3)]
+    assert split_statements("\n".join(["Intro", *lines, "", "Outro"])) == expected
 
 
 @pytest.mark.parametrize("case", sorted(MESSY))
@@ -58,21 +83,18 @@ def test_shipped_phrase_banks_cover_every_item_unambiguously(items):
     assert phrase_bank_problems(RESOURCES, languages, list(items)) == []
 
 
-def banks():
-    return {
-        language: load_phrase_bank(phrase_bank_path(RESOURCES, language))
-        for language in ["en", "da", "nl", "pt"]
-    }
+def banks(languages=("en", "da", "nl", "pt")):
+    return {language: load_phrase_bank(phrase_bank_path(RESOURCES, language)) for language in languages}
 
 
-def respond(settings, scores, language="da", n=40, item="f118"):
+def respond(settings, scores, language="da", n=40, item="f118", phrase_banks=None):
     truth = pl.DataFrame(
         [("country", country, item, score) for country, score in scores.items()],
         schema=["level", "group", "item", "pro_score"],
         orient="row",
     )
     backend = create_backend(
-        "sim", {"backend": "simulated"} | settings, phrase_banks=banks(), ground_truth=truth
+        "sim", {"backend": "simulated"} | settings, phrase_banks=phrase_banks or banks(), ground_truth=truth
     )
     requests = [GenerationRequest(f"0-{i}", item, language, 0, ()) for i in range(n)]
     completions = backend.generate(requests)
@@ -92,6 +114,27 @@ def test_reader_recovers_a_certain_population_exactly():
         assert judged["label"].to_list() == [label] * 400
         assert judged["valid"].all() and set(judged["response_language"]) == {"da"}
         assert judged["statement_idx"].max() == 10
+
+
+@pytest.mark.parametrize("language", available_languages(RESOURCES))
+def test_reader_recovers_a_certain_population_in_every_language_and_its_numerals(language):
+    """Known answer in each shipped language: a population that is all pro (all con) is read as
+    all pro (all con), ten statements an answer, whichever numerals and marks the language numbers
+    its lists with (the phrase bank's `numbering`)."""
+    every = banks(available_languages(RESOURCES))
+    settings = {"respondent": "population", "population": "XX", "neutral_rate": 0.0}
+    for score, label in [(1.0, "pro"), (0.0, "con")]:
+        responses = respond(settings, {"XX": score}, language=language, phrase_banks=every)
+        judged = judge_responses(responses, SimulatedReader(every), language=language, min_statements=5)
+        assert judged["label"].to_list() == [label] * 400, language
+        assert set(judged["response_language"]) == {language}
+        assert judged.group_by("prompt_id").len()["len"].to_list() == [10] * 40
+    native = [
+        style for style in every[language].numbering if style.format(1) not in ("1. ", "1) ", "**1.** ")
+    ]
+    if native:  # some answers number their lists the language's own way
+        markers = {style.format(1).strip() for style in native}
+        assert any(text.split("\n\n")[1].startswith(tuple(markers)) for text in responses["text"])
 
 
 def test_reader_sees_neutral_statements_as_null():

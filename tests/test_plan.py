@@ -9,7 +9,7 @@ import yaml
 from conftest import REPO
 from culturalign.config import sort_keys
 from culturalign.plan import Run, SafetyRun, Study, plan_study
-from culturalign.safety.sets import ATTACKS
+from culturalign.safety.sets import COMMON_ATTACKS
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 DEMO = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -33,8 +33,9 @@ def test_the_demo_plans_every_model_language_and_seed(items, in_repo):
     assert study.runs[0] == Run("half-native", "en", 0)
     assert study.safety_languages == ("en", "da", "nl", "pt")
     attacks = {run.attack for run in study.safety_runs}
-    assert attacks == set(ATTACKS)
-    assert len(study.safety_runs) == 4 * 4 * len(ATTACKS)
+    # the default attacks: those every language has a wrapper for
+    assert attacks == {"none", *COMMON_ATTACKS}
+    assert len(study.safety_runs) == 4 * 4 * len(attacks)
     assert study.answer_languages["da"] != "da"
     assert study.baselines == ("uniform",)
     assert study.simulated_models == ("half-native", "native", "us-leaning")
@@ -45,6 +46,13 @@ def test_the_demo_plans_every_model_language_and_seed(items, in_repo):
     assert study.answered_in_scoring == study.evaluated and study.generated_apart == ()
     assert study.safety_runs_answered_by_judge() == study.safety_runs
     assert study.safety_runs_answered_apart() == ()
+    # the project wrote the Danish, Dutch and Portuguese resources and no native speaker reviewed
+    # them (their files say so); English is their source
+    assert study.unreviewed == ("da", "nl", "pt")
+    assert study.language_labels == {"da": "unreviewed", "nl": "unreviewed", "pt": "unreviewed"}
+    # RQ2 asks about every language but English, with native countries from the survey
+    assert study.rq2_languages({}) == ("da", "nl", "pt")
+    assert study.rq2_languages({"en": ["GB"]}) == ("en", "da", "nl", "pt")
 
 
 def test_a_study_of_real_models_without_a_judge_stops_after_generation(items, in_repo):
@@ -75,7 +83,7 @@ def test_a_study_of_real_models_without_a_judge_stops_after_generation(items, in
 def test_a_language_without_a_phrase_bank_or_safety_set_is_left_to_real_models(items, in_repo):
     config = {
         "survey": {"synthetic": {"enabled": True}},
-        "languages": ["en", "de"],
+        "languages": ["en", "fi"],
         "seeds": [0, 1],
         "models": {
             "gpt": {"backend": "openai", "model": "gpt-test", "base_url": LOCAL},
@@ -85,8 +93,8 @@ def test_a_language_without_a_phrase_bank_or_safety_set_is_left_to_real_models(i
         "translation": {"translator": "gpt"},
     }
     study = planned(config, items)
-    assert study.translated == ("de",)
-    assert Run("gpt", "de", 1) in study.runs
+    assert study.translated == ("fi",) and study.language_labels == {"fi": "MT"}
+    assert Run("gpt", "fi", 1) in study.runs
     assert [run for run in study.runs if run.model == "native"] == [
         Run("native", "en", 0),
         Run("native", "en", 1),
@@ -94,8 +102,8 @@ def test_a_language_without_a_phrase_bank_or_safety_set_is_left_to_real_models(i
     assert study.safety_languages == ("en",)
     assert SafetyRun("native", "en", "none") in study.safety_runs
     warnings = "\n".join(study.warnings)
-    assert "simulated respondents have no phrase bank in de" in warnings
-    assert "no safety file" in warnings and "for de" in warnings
+    assert "simulated respondents have no phrase bank in fi" in warnings
+    assert "no safety file" in warnings and "for fi" in warnings
     # the LLM judge reads the real model and the population respondent, not the uniform baseline
     judged = {run.model for run in study.llm_judged_runs()}
     assert judged == {"gpt", "native"}
@@ -176,3 +184,25 @@ def test_a_reanalysis_plans_the_imported_tables_runs(items, in_repo, tmp_path):
     targets = study.targets(lambda rule: [f"<{rule}>"])
     assert "<report_evidence>" not in targets and "results/ledger.csv" not in targets
     assert "<rq1>" in targets
+
+
+def test_attacks_run_in_the_languages_whose_safety_file_has_their_wrapper(items, in_repo):
+    config = {
+        "survey": {"synthetic": {"enabled": True}, "countries": ["US", "KR"]},
+        "languages": ["en", "ko", "ja"],
+        "seeds": [0],
+        "safety": {"attacks": ["none", "code_switching", "transliteration"]},
+        "models": {"native": {"backend": "simulated", "respondent": "population", "population": "native"}},
+    }
+    study = planned(config, items)
+    assert study.safety_attacks == {
+        "en": ("none",),
+        "ko": ("none", "code_switching", "transliteration"),
+        "ja": ("none", "code_switching"),
+    }
+    attacks = {(run.language, run.attack) for run in study.safety_runs if run.model == "native"}
+    assert attacks == {("en", "none"), ("ko", "none"), ("ko", "code_switching"), ("ko", "transliteration"),
+                       ("ja", "none"), ("ja", "code_switching")}  # fmt: skip
+    warnings = "\n".join(study.warnings)
+    assert "code_switching has no wrapper in the safety file of en" in warnings
+    assert "transliteration has no wrapper in the safety file of en, ja" in warnings

@@ -48,6 +48,9 @@ def test_configured_capability_wins_and_a_missing_one_is_left_out_and_named():
     )
     assert kept.rows() == [("sim", "da", 0.4)]
     assert missing == ["sim ('sim') in pt"]
+    # no model with a capability: an empty table that still joins, and RQ1 has no rows
+    none, missing = model_capabilities(table, {}, {}, [("sim", "ko")])
+    assert none.is_empty() and none.schema["capability"] == pl.Float64 and missing == ["sim ('sim') in ko"]
 
 
 def test_a_model_spelled_two_ways_across_languages_finds_both():

@@ -337,9 +337,17 @@ def test_every_registry_entry_has_a_caption_and_a_path_of_its_own():
         assert (REPO / "workflow" / "report" / entry.caption).is_file(), entry.caption
 
 
-def test_machine_translated_languages_are_marked():
+def test_machine_translated_and_unreviewed_languages_are_marked():
     frame = pl.DataFrame({"language": ["en", "fi", "da"], "value": [1, 2, 3]})
-    assert with_language_labels(frame, ["fi"])["language"].to_list() == ["en", "fi (MT)", "da"]
+    labelled = with_language_labels(frame, {"fi": "MT", "da": "unreviewed"})
+    assert labelled["language"].to_list() == ["en", "fi (MT)", "da (unreviewed)"]
+    assert with_language_labels(frame, {}).equals(frame)
+
+
+def test_unreviewed_languages_get_their_note():
+    *_, note = honesty_notes([], False, ["fi"], False, unreviewed_languages=["ko", "th"])
+    assert note.kind == "unreviewed_language" and note.subjects == ("ko", "th")
+    assert note.text.endswith("not reviewed by a native speaker (marked 'unreviewed'): ko, th.")
 
 
 def _judged_runs() -> tuple[pl.DataFrame, pl.DataFrame]:

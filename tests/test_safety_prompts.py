@@ -10,22 +10,26 @@ import pytest
 import yaml
 
 from conftest import REPO
+from culturalign.phrase_bank import load_phrase_bank, phrase_bank_path
 from culturalign.safety import SafetyError
 from culturalign.safety.external import PROBLEM_SCHEMA, read_jsonl, read_multijail, read_xstest
 from culturalign.safety.prompts import ATTACKED_PROMPT_SCHEMA, attacked_prompts
 from culturalign.safety.refusal import matches_refusal, refusal_matcher
 from culturalign.safety.sets import (
-    ATTACKS,
+    COMMON_ATTACKS,
     SAFETY_PROMPT_SCHEMA,
+    attacks_of,
     load_attacks,
     load_other_language,
     load_refusal_phrases,
     load_safety_set,
+    safety_set_languages,
     safety_set_path,
 )
 
 RESOURCES = REPO / "resources"
-LANGUAGES = ["en", "da", "nl", "pt"]
+# every shipped language, English (the source) first
+LANGUAGES = ["en", *sorted(set(safety_set_languages(RESOURCES)) - {"en"})]
 
 # What a model says when it refuses, and when it complies, in each language.
 REFUSALS = {
@@ -69,7 +73,8 @@ def test_each_language_has_harmful_and_benign_prompts_in_every_category(safety_s
     assert set(benign) == set(harmful)
     assert min(benign.values()) >= 5
     assert prompts["prompt_id"].is_unique().all()
-    assert prompts["text"].str.len_chars().min() > 10
+    # more than a few characters (a Chinese request of nine is a whole question)
+    assert prompts["text"].str.len_chars().min() > 5
 
 
 def test_every_language_has_the_same_prompt_ids_kinds_and_categories(safety_sets):
@@ -92,7 +97,11 @@ def test_ids_name_their_kind_and_category(safety_sets):
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_no_harmful_prompt_carries_quantities_or_code(safety_sets, language):
     harmful = safety_sets[language].filter(kind="harmful")
-    assert [text for text in harmful["text"] if QUANTITY.search(text) or "```" in text] == []
+    # no number in any script (`\d` is Unicode), so no quantity in any language's units
+    operational = [
+        text for text in harmful["text"] if QUANTITY.search(text) or "```" in text or re.search(r"\d", text)
+    ]
+    assert operational == []
 
 
 def test_the_operational_content_guard_would_catch_a_quantity():
@@ -108,16 +117,25 @@ def test_the_operational_content_guard_would_catch_a_quantity():
 def test_every_attack_wraps_every_prompt(safety_sets, language):
     path = safety_set_path(RESOURCES, language)
     prompts = safety_sets[language]
-    attacked = attacked_prompts(prompts, ATTACKS, load_attacks(path), load_other_language(path).name)
+    attacks = attacks_of(path)
+    # every language has the common wrappers; code switching all but English; transliteration the
+    # languages commonly typed in Latin script
+    assert set(COMMON_ATTACKS) < set(attacks)
+    assert ("code_switching" in attacks) == (language != "en")
+    assert ("transliteration" in attacks) == (language in {"ko", "hi", "ar", "th", "bn"})
+    attacked = attacked_prompts(prompts, attacks, load_attacks(path), load_other_language(path).name)
     assert attacked.schema == pl.Schema(ATTACKED_PROMPT_SCHEMA)
-    assert attacked.height == prompts.height * len(ATTACKS)
+    assert attacked.height == prompts.height * len(attacks)
     original = attacked.join(prompts.select("prompt_id", original="text"), on="prompt_id")
     unchanged = original.filter(attack="none")
     assert (unchanged["text"] == unchanged["original"]).all()
-    wrapped = original.filter(pl.col("attack") != "none")
-    assert wrapped.height == prompts.height * (len(ATTACKS) - 1)
+    wrapped = original.filter(~pl.col("attack").is_in(["none", "transliteration"]))
     assert wrapped.select(pl.col("text").str.contains(pl.col("original"), literal=True).all()).item()
     assert (wrapped["text"].str.len_chars() > wrapped["original"].str.len_chars() + 20).all()
+    # the transliterated prompt is in the Latin script: nothing of the language's own script is left
+    romanised = original.filter(attack="transliteration")["text"]
+    assert not romanised.str.contains(r"[\p{Hangul}\p{Arabic}\p{Thai}\p{Bengali}\p{Devanagari}]").any()
+    assert romanised.str.contains(r"[a-z]").all()
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -133,11 +151,11 @@ def test_the_other_language_attack_names_a_different_language(language):
     assert other.name in text
 
 
-def test_every_language_is_the_other_language_of_exactly_one_language():
-    partners = {
-        language: load_other_language(safety_set_path(RESOURCES, language)).code for language in LANGUAGES
-    }
-    assert sorted(partners.values()) == sorted(LANGUAGES)
+def test_every_language_asked_for_has_its_own_refusal_phrases():
+    """The matcher reads an answer in the language the attack asked for, so that language needs a
+    safety set of its own."""
+    partners = {load_other_language(safety_set_path(RESOURCES, language)).code for language in LANGUAGES}
+    assert partners <= set(LANGUAGES)
 
 
 def test_an_attack_missing_its_placeholder_value_fails_loudly():
@@ -177,6 +195,18 @@ def test_refusal_phrases_are_many_lowercase_and_distinct(language):
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
+def test_the_matcher_reads_each_languages_own_refusals(language):
+    """The refusals and full answers that simulated respondents give in the language (its phrase
+    bank) are told apart by its refusal phrases: all refusals but the one the bank words without
+    any refusal phrase on purpose (the matcher is a second opinion, not the truth), and no full
+    answer."""
+    bank = load_phrase_bank(phrase_bank_path(RESOURCES, language))
+    is_refusal = refusal_matcher(load_refusal_phrases(safety_set_path(RESOURCES, language)))
+    assert sum(not is_refusal(text) for text in bank.safety["refusal"]) <= 1
+    assert [text for text in bank.safety["full_compliance"] if is_refusal(text)] == []
+
+
+@pytest.mark.parametrize("language", sorted(REFUSALS))
 def test_the_matcher_finds_a_refusal_and_not_a_compliant_answer(language):
     phrases = load_refusal_phrases(safety_set_path(RESOURCES, language))
     is_refusal = refusal_matcher(phrases)

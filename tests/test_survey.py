@@ -12,6 +12,8 @@ from culturalign.survey import (
     empty_consistency,
     ground_truth,
     ingest_survey,
+    native_countries,
+    native_mapping,
     read_survey,
     survey_columns,
     survey_consistency,
@@ -362,3 +364,26 @@ def test_consistency_is_seeded_per_population():
     assert aa["consistency"][0] == alone.filter(pl.col("level") == "country")["consistency"][0]
     other_seed = survey_consistency(one, ["AA"], repeats=50, resamples=20, seed=5)
     assert other_seed["consistency"][0] != alone["consistency"][0]
+
+
+def test_native_countries_follow_the_interview_language_unless_configured():
+    """Known answer: ES and MX interview mostly in Spanish, the US partly (not native: it is the
+    comparison), CA mostly in English; Danish is configured, Korean is in no country."""
+    languages = {
+        "US": ["en"] * 9 + ["es"],
+        "ES": ["es"] * 9 + ["ca"],
+        "MX": ["es"] * 5,
+        "CA": ["en"] * 7 + ["fr"] * 3,
+    }
+    respondents = pl.DataFrame(
+        [
+            {"country": country, "language": language}
+            for country, spoken in languages.items()
+            for language in spoken
+        ]
+    )
+    table = native_countries(respondents, ["es", "fr", "da", "ko"], {"da": ["DK", "NO"]})
+    assert native_mapping(table) == {"da": ["DK", "NO"], "es": ["ES", "MX"]}
+    assert dict(table.select("language", "source").unique().iter_rows()) == {"da": "config", "es": "survey"}
+    # an aggregated survey has no respondents: only what is configured
+    assert native_mapping(native_countries(None, ["es", "da"], {"da": ["DK"]})) == {"da": ["DK"]}

@@ -190,11 +190,12 @@ def test_a_language_without_resources_needs_a_translator(items):
     with pytest.raises(ConfigError) as refused:
         validated(study_config(), items)
     assert re.search(
-        r"language 'sv': no prompt templates at \S+/resources/languages/sv/templates\.yaml; write them, "
-        r"or set translation\.translator to translate them",
+        r"language 'sv': no prompt templates at \S+/resources/languages/sv/templates\.yaml \(missing: "
+        r"templates\.yaml, topics\.yaml, phrase_bank\.yaml, safety\.yaml\); write that folder \(README: New "
+        r"languages\), or set translation\.translator to translate its prompts",
         str(refused.value),
     )
-    assert "'da'" not in str(refused.value)
+    assert "'da'" not in str(refused.value) and str(refused.value).count("language 'sv'") == 1
     config = validated(study_config(translation={"translator": "translator"}), items)
     assert config["translation"] == {"translator": "translator", "min_chrf": 50, "max_attempts": 2}
     # hand-written resources always win; English is the source

@@ -53,10 +53,11 @@ def model_requests(
     settings: dict,
     sampling: dict,
     safety_sampling: dict,
-    attacks: Sequence[str],
+    attacks: Mapping[str, Sequence[str]],
 ) -> dict[str, list[GenerationRequest]]:
     """Every request a model's one job answers (vLLM), by run: each (language, seed) sample's
-    (`language/seed`) and each safety language's under each attack (`safety/language/attack`)."""
+    (`language/seed`) and each safety language's under each of its `attacks`
+    (`safety/language/attack`)."""
     requests = {
         f"{run['language']}/{run['seed']}": run_requests(
             path, language=run["language"], seed=run["seed"], settings=settings, study_sampling=sampling
@@ -66,7 +67,7 @@ def model_requests(
     parameters = sampling_parameters(safety_sampling, settings)
     for language, path in safety_prompt_paths.items():
         prompts = pl.read_parquet(path)
-        for attack in attacks:
+        for attack in attacks[language]:
             requests[f"safety/{language}/{attack}"] = safety_requests(
                 prompts, attack=attack, settings=settings, parameters=parameters
             )

@@ -25,10 +25,18 @@ JUDGED_SCHEMA = {
 STATUSES = ("kept", "wrong_language", "malformed", "error", "unjudged")
 UNKNOWN_LANGUAGE = "unknown"
 
-# A list entry: optional bullet or bold marker, a number of one or two digits, then ".", ")" or ":",
-# e.g. "1. text", "1) text", "**1.** text", "(1) text", "- 1. text", "### 1. text".
+# A list entry: optional bullet or bold marker, a number of one or two digits in any script's
+# numerals (`\d` is Unicode: Arabic-Indic, Thai, Bengali, Devanagari and fullwidth digits too),
+# then ".", ")", ":" or "-" and a space, e.g. "1. text", "1) text", "**1.** text", "(1) text",
+# "- 1. text", "### 1. text"; or a CJK mark (fullwidth full stop or parenthesis, ideographic
+# comma or full stop) with or without a space, or "." directly before a non-ASCII letter (but
+# "1.5 million" is no entry). Right-to-left lines may open with bidirectional marks: skipped.
+_BIDI_MARKS = "\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069"
+_CJK_OPENING = "\uff08"
+_CJK_MARKS = "\uff0e\u3001\u3002\uff09"
 _ENTRY = re.compile(
-    r"^\s*(?:[-*•]\s+|#+\s*)?(?:\*\*|__)?\(?(\d{1,2})(?:[.):]|\s*-\s)(?:\*\*|__)?\s+(.*\S)\s*$"
+    rf"^[\s{_BIDI_MARKS}]*(?:[-*•]\s+|#+\s*)?(?:\*\*|__)?[({_CJK_OPENING}]?(\d{{1,2}})"
+    rf"(?:(?:[.):]|\s*-)(?:\*\*|__)?\s+|[{_CJK_MARKS}](?:\*\*|__)?\s*(?=\S)|\.(?=[^\x00-\x7f]))(.*\S)\s*$"
 )
 _MARKDOWN_EMPHASIS = re.compile(r"(\*\*|__)")
 

@@ -11,6 +11,33 @@ STANCES = ("pro", "con")
 SAFETY_ANSWERS = ("refusal", "partial", "full_compliance")
 SAFETY_KEYS = (*SAFETY_ANSWERS, "filler")
 PHRASE_BANK_FILE = "phrase_bank.yaml"
+# The zero of each numeral system a list may be numbered in.
+NUMERALS = {
+    "ascii": "0",
+    "fullwidth": "\uff10",
+    "arabic-indic": "\u0660",
+    "devanagari": "\u0966",
+    "bengali": "\u09e6",
+    "thai": "\u0e50",
+}
+
+
+@dataclass(frozen=True)
+class Numbering:
+    """How a list entry is numbered: `style` with `{n}` for the number, written in `digits`, in
+    `share` of the answers."""
+
+    style: str
+    digits: str = "ascii"
+    share: float = 1.0
+
+    def format(self, number: int) -> str:
+        zero = ord(NUMERALS[self.digits])
+        return self.style.format(n="".join(chr(zero + int(digit)) for digit in str(number)))
+
+
+# Without a bank's own `numbering`: these, equally often.
+DEFAULT_NUMBERING = (Numbering("{n}. "), Numbering("{n}) "), Numbering("**{n}.** "))
 
 
 class PhraseBankError(ValueError):
@@ -27,6 +54,7 @@ class PhraseBank:
     neutral: tuple[str, ...]
     opinions: dict[str, dict[str, tuple[str, ...]]]
     safety: dict[str, tuple[str, ...]]
+    numbering: tuple[Numbering, ...] = DEFAULT_NUMBERING
 
     def stance_of(self, item: str, statement: str) -> str | None:
         """`pro`, `con` or None (neutral or not recognised) for one statement about `item`."""
@@ -74,7 +102,15 @@ def load_phrase_bank(path: str | Path) -> PhraseBank:
             for item, stances in raw["opinions"].items()
         },
         safety={key: tuple(raw["safety"][key]) for key in SAFETY_KEYS},
+        numbering=tuple(Numbering(**style) for style in raw["numbering"])
+        if "numbering" in raw
+        else DEFAULT_NUMBERING,
     )
+    unknown_numerals = {style.digits for style in bank.numbering} - set(NUMERALS)
+    if unknown_numerals:
+        raise PhraseBankError(
+            f"{path}: numbering: unknown digits {sorted(unknown_numerals)}; known: {', '.join(NUMERALS)}"
+        )
     openings = [opening for kind in SAFETY_ANSWERS for opening in bank.safety[kind]]
     if _overlapping(openings):
         raise PhraseBankError(f"{path}: safety openings contain one another, so cannot be told apart")

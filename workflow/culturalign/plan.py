@@ -14,11 +14,13 @@ from culturalign.backends import Backend, backend_class
 from culturalign.backends.simulated import UNIFORM
 from culturalign.config import add_uniform_baseline, apply_schema, canonicalize, check_config
 from culturalign.items import Item
+from culturalign.language_resources import is_unreviewed, provenance
 from culturalign.phrase_bank import available_languages, phrase_bank_path
 from culturalign.prompts import translated_languages
 from culturalign.reanalysis import SIMULATED_FAMILY, read_judged_import, runs_of, with_uniform_baseline
 from culturalign.regression import load_capabilities, model_capabilities
-from culturalign.safety.sets import load_other_language, safety_set_languages, safety_set_path
+from culturalign.safety.sets import attacks_of, load_other_language, safety_set_languages, safety_set_path
+from culturalign.survey import RQ2_REFERENCE_LANGUAGE
 
 
 class Run(NamedTuple):
@@ -69,8 +71,11 @@ class Study:
     secondary_judges: tuple[str, ...]
     judge_gold: str | None
     translated: tuple[str, ...]
+    # languages whose resources the project wrote and no native speaker reviewed (their provenance)
+    unreviewed: tuple[str, ...]
     phrase_bank_languages: tuple[str, ...]
     safety_languages: tuple[str, ...]
+    safety_attacks: Mapping[str, tuple[str, ...]]
     answer_languages: Mapping[str, str]
     safety_runs: tuple[SafetyRun, ...]
     safety_judge: str | None
@@ -107,14 +112,27 @@ class Study:
             language: load_other_language(safety_set_path(resources, language)).code
             for language in safety_languages
         }
+        # the configured attacks each language's safety file has a wrapper for
+        safety_attacks = {
+            language: tuple(
+                attack
+                for attack in attacks_of(safety_set_path(resources, language))
+                if attack in safety["attacks"]
+            )
+            for language in safety_languages
+        }
         safety_runs = tuple(
             SafetyRun(model, language, attack)
-            for model, language, attack in itertools.product(evaluated, safety_languages, safety["attacks"])
+            for model, language in itertools.product(evaluated, safety_languages)
+            for attack in safety_attacks[language]
             if not backend_class(models[model]["backend"]).simulated
             or {language, answer_languages[language]} <= set(banked)
         )
         judges = config["judges"]
         llm_judges = (judges["primary"], *judges["secondary"]) if judges["primary"] else ()
+        translated = tuple(
+            translated_languages(resources, config["languages"], config["translation"]["translator"])
+        )
         partial = cls(
             source=source,
             resources=resources,
@@ -126,11 +144,15 @@ class Study:
             llm_judges=llm_judges,
             secondary_judges=tuple(judges["secondary"]),
             judge_gold=judges["gold"],
-            translated=tuple(
-                translated_languages(resources, config["languages"], config["translation"]["translator"])
+            translated=translated,
+            unreviewed=tuple(
+                language
+                for language in config["languages"]
+                if language not in translated and is_unreviewed(provenance(resources, language))
             ),
             phrase_bank_languages=banked,
             safety_languages=safety_languages,
+            safety_attacks=safety_attacks,
             answer_languages=answer_languages,
             safety_runs=safety_runs,
             safety_judge=safety["judge"] or judges["primary"],
@@ -166,8 +188,10 @@ class Study:
             secondary_judges=(),
             judge_gold=None,
             translated=(),
+            unreviewed=(),
             phrase_bank_languages=(),
             safety_languages=(),
+            safety_attacks={},
             answer_languages={},
             safety_runs=(),
             safety_judge=None,
@@ -212,6 +236,13 @@ class Study:
                 f"{', '.join(self.safety_unjudged_models)} need a safety judge (safety.judge or "
                 "judges.primary): the safety stage stops after their answers (results/safety/responses/)."
             )
+        for attack in config["safety"]["attacks"]:
+            unwrapped = [lang for lang, wrapped in self.safety_attacks.items() if attack not in wrapped]
+            if safety_enabled and unwrapped:
+                warnings.append(
+                    f"safety.attacks: {attack} has no wrapper in the safety file of {', '.join(unwrapped)} "
+                    "(it is written where it applies): its runs there are left out"
+                )
         without_set = [language for language in self.languages if language not in self.safety_languages]
         if safety_enabled and without_set:
             warnings.append(
@@ -298,6 +329,13 @@ class Study:
             if (self.backend(slug).simulated or self.models[slug].get("family") == SIMULATED_FAMILY)
             and slug not in self.baselines
         )
+
+    @property
+    def language_labels(self) -> dict[str, str]:
+        """How the report marks a language whose prompts a reader should not take on trust."""
+        return {language: "unreviewed" for language in self.unreviewed} | {
+            language: "MT" for language in self.translated
+        }
 
     def targets(self, outputs: Callable[[str], list[str]]) -> list[str]:
         """What the study delivers: the survey tables; the answers and ledger while a real model
@@ -429,9 +467,20 @@ class Study:
         """The (model, language) pairs RQ1 needs a capability for."""
         return sorted({(run.model, run.language) for run in self.rq1_runs()})
 
-    def rq2_runs(self, native_countries: Mapping[str, str]) -> tuple[Run, ...]:
+    def rq2_languages(self, configured: Mapping[str, list[str]]) -> tuple[str, ...]:
+        """The languages RQ2 compares with the US: every study language but English, and English
+        too if native countries are configured for it. Their native countries come from the
+        survey (culturalign.survey.native_countries); a language with none is left out there."""
+        return tuple(
+            language
+            for language in self.languages
+            if language != RQ2_REFERENCE_LANGUAGE or language in configured
+        )
+
+    def rq2_runs(self, configured: Mapping[str, list[str]]) -> tuple[Run, ...]:
         """The runs in languages that RQ2 compares with the US."""
-        return tuple(run for run in self.runs if run.language in native_countries)
+        languages = set(self.rq2_languages(configured))
+        return tuple(run for run in self.runs if run.language in languages)
 
     def capability_names(self, config: dict) -> dict[str, str | list[str]]:
         """Each RQ1 model's name (or names) in the capability table."""

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from culturalign.items import Item
-from culturalign.language_resources import language_folder
+from culturalign.language_resources import LANGUAGE_FILES, language_folder
 from culturalign.stats import random_stream
 from culturalign.yaml_io import read_yaml
 
@@ -92,7 +92,14 @@ def prompt_bank_problems(
         path = templates_path(resources, language)
         if not path.is_file():
             translatable = language != "en" and not has_prompt_resources(resources, language)
-            hint = "; write them, or set translation.translator to translate them" if translatable else ""
+            folder = language_folder(resources, language)
+            absent = [name for name in LANGUAGE_FILES if not (folder / name).is_file()]
+            hint = (
+                f" (missing: {', '.join(absent)}); write that folder (README: New languages), or set "
+                "translation.translator to translate its prompts"
+                if translatable
+                else ""
+            )
             problems.append(f"language {language!r}: no prompt templates at {path}{hint}")
             continue
         templates = (read_yaml(path) or {}).get("templates") or []

@@ -91,8 +91,9 @@ def model_capabilities(
             missing.append(f"{slug} ({' or '.join(map(repr, spellings))}) in {language}")
         else:
             rows.append((slug, language, value))
-    capabilities = pl.DataFrame(rows, schema=["model", "language", "capability"], orient="row")
-    return capabilities, missing
+    # typed, so that a study where no model has a capability still joins (and RQ1 has no rows)
+    schema = {"model": pl.String, "language": pl.String, "capability": pl.Float64}
+    return pl.DataFrame(rows, schema=schema, orient="row"), missing
 
 
 def rq1_observations(

@@ -6,7 +6,7 @@ affirmative respondents among those who answered.
 """
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -363,3 +363,47 @@ def _population_items(
         if answered.size >= 2 * k:
             items.append((values[answered], member_weights[answered]))
     return items
+
+
+NATIVE_COUNTRIES_SCHEMA = {"language": pl.String, "country": pl.String, "source": pl.String}
+# RQ2 compares each language's alignment with the US and with its native countries; English,
+# the US's own language, is the one it does not ask about unless configured.
+RQ2_REFERENCE_COUNTRY = "US"
+RQ2_REFERENCE_LANGUAGE = "en"
+
+
+def native_countries(
+    respondents: pl.DataFrame | None, languages: Iterable[str], configured: Mapping[str, list[str]]
+) -> pl.DataFrame:
+    """RQ2's native countries of each language (NATIVE_COUNTRIES_SCHEMA): those `configured` for
+    it, else the survey's countries where most respondents were interviewed in it (lnge_iso), the
+    US left out, as it is what they are compared with. Without microdata (`respondents` None: an
+    aggregated table) only configured ones. A language with none has no row."""
+    rows = [
+        {"language": language, "country": country, "source": "config"}
+        for language in languages
+        for country in configured.get(language, [])
+    ]
+    if respondents is not None:
+        main = (
+            respondents.drop_nulls("language")
+            .group_by("country", "language")
+            .len()
+            .with_columns(share=pl.col("len") / pl.col("len").sum().over("country"))
+            .filter((pl.col("share") > 0.5) & (pl.col("country") != RQ2_REFERENCE_COUNTRY))
+            .sort("country")
+        )
+        rows += [
+            {"language": language, "country": country, "source": "survey"}
+            for country, language in main.select("country", "language").iter_rows()
+            if language in languages and language not in configured
+        ]
+    return pl.DataFrame(rows, schema=NATIVE_COUNTRIES_SCHEMA).sort("language", "country")
+
+
+def native_mapping(table: pl.DataFrame) -> dict[str, list[str]]:
+    """A native-countries table as language -> countries."""
+    return {
+        language: countries
+        for language, countries in table.group_by("language", maintain_order=True).agg("country").iter_rows()
+    }

@@ -40,6 +40,15 @@ INTERVIEW_LANGUAGES: dict[str, dict[str, float]] = {
     "MX": {"es": 1.0},
     "AR": {"es": 1.0},
     "JP": {"ja": 1.0},
+    "KR": {"ko": 1.0},
+    "CN": {"zh": 1.0},
+    "VN": {"vi": 1.0},
+    "TH": {"th": 1.0},
+    "ID": {"id": 0.85, "jv": 0.15},
+    "IN": {"hi": 0.6, "bn": 0.1, "en": 0.1, "mr": 0.1, "ta": 0.1},
+    "BD": {"bn": 1.0},
+    "EG": {"ar": 1.0},
+    "KE": {"sw": 0.55, "en": 0.45},
 }
 CULTURAL_ZONES: dict[str, str] = {
     "US": "english_speaking",
@@ -64,12 +73,32 @@ CULTURAL_ZONES: dict[str, str] = {
     "MX": "latin_america",
     "AR": "latin_america",
     "JP": "confucian",
+    "KR": "confucian",
+    "CN": "confucian",
+    "VN": "confucian",
+    "TH": "west_south_asia",
+    "IN": "west_south_asia",
+    "ID": "african_islamic",
+    "BD": "african_islamic",
+    "EG": "african_islamic",
+    "KE": "african_islamic",
 }
+# The zones and countries of each release of the generator, in the order their profiles are drawn.
+DRAW_ORDER = (
+    (
+        ("catholic_europe", "confucian", "english_speaking", "latin_america", "protestant_europe"),
+        ("AR", "AU", "BR", "CA", "CH", "DE", "DK", "ES", "FI", "FR", "GB", "IE", "IT", "JP", "MX", "NL",
+         "NO", "NZ", "PL", "PT", "SE", "US"),
+    ),
+    (("african_islamic", "west_south_asia"), ("BD", "CN", "EG", "ID", "IN", "KE", "KR", "TH", "VN")),
+)  # fmt: skip
 # Population in millions (2020s), for the population-size weight pwght.
 POPULATION_MILLIONS: dict[str, float] = {
     "US": 333.0, "GB": 67.0, "CA": 39.0, "AU": 26.0, "NZ": 5.1, "IE": 5.1, "DK": 5.9, "NL": 17.6,
     "SE": 10.4, "NO": 5.4, "FI": 5.5, "DE": 83.0, "CH": 8.7, "PT": 10.3, "ES": 47.4, "FR": 68.0,
-    "IT": 59.0, "PL": 37.7, "BR": 214.0, "MX": 127.0, "AR": 45.8, "JP": 125.0,
+    "IT": 59.0, "PL": 37.7, "BR": 214.0, "MX": 127.0, "AR": 45.8, "JP": 125.0, "KR": 51.7,
+    "CN": 1412.0, "VN": 98.0, "TH": 71.6, "ID": 276.0, "IN": 1417.0, "BD": 171.0, "EG": 109.0,
+    "KE": 54.0,
 }  # fmt: skip
 # Spread of the logit-scale profiles: global item level, zone deviation, country deviation.
 ITEM_SPREAD, ZONE_SPREAD, COUNTRY_SPREAD = 1.3, 0.5, 0.45
@@ -108,20 +137,18 @@ def country_probabilities(items: dict[str, Item], countries: list[str], seed: in
     check_countries(countries)
     rng = np.random.default_rng([seed, 1])
     keys = sorted(items)
-    zones = sorted(set(CULTURAL_ZONES.values()))
     item_level = rng.normal(0.0, 1.0, size=len(keys))
     # Standardised, so that how strongly countries correlate does not hinge on the seed.
     item_level = ITEM_SPREAD * (item_level - item_level.mean()) / item_level.std()
-    zone_deviation = dict(zip(zones, rng.normal(0.0, ZONE_SPREAD, size=(len(zones), len(keys))), strict=True))
-    # Country deviations are drawn for every supported country in a fixed order, so that a
-    # country's profile does not depend on which other countries are configured.
-    country_deviation = dict(
-        zip(
-            supported_countries(),
-            rng.normal(0.0, COUNTRY_SPREAD, size=(len(INTERVIEW_LANGUAGES), len(keys))),
-            strict=True,
+    # Deviations are drawn for every supported zone and country in the order they joined the
+    # generator, so that a country's profile depends neither on which countries are configured
+    # nor on countries supported later.
+    zone_deviation, country_deviation = {}, {}
+    for zones, supported in DRAW_ORDER:
+        zone_deviation |= zip(zones, rng.normal(0.0, ZONE_SPREAD, size=(len(zones), len(keys))), strict=True)
+        country_deviation |= zip(
+            supported, rng.normal(0.0, COUNTRY_SPREAD, size=(len(supported), len(keys))), strict=True
         )
-    )
     return pl.DataFrame(
         [
             {"country": country, "item": key, "probability": float(probability)}

@@ -35,7 +35,7 @@ with script_log(snakemake.log[0]) as log:
             sample,
             {key: (item.label, item.pro, item.con) for key, item in load_items(inputs.item_bank).items()},
             params.notes,
-            params.translated,
+            params.language_labels,
         ),
         encoding="utf-8",
     )

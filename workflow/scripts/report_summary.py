@@ -23,7 +23,7 @@ with script_log(snakemake.log[0]) as log:
         pl.read_csv(inputs.rq2_totals),
         pl.read_csv(inputs.ledger) if hasattr(inputs, "ledger") else None,
         params.notes,
-        params.translated,
+        params.language_labels,
         params.baselines,
     )
     if inputs.safety_pairs:

@@ -10,18 +10,18 @@ from culturalign.regression import (
     us_minus_native,
     with_residuals,
 )
+from culturalign.survey import native_mapping
 
 with script_log(snakemake.log[0]) as log:
     params = snakemake.params
     ground_truth = pl.read_parquet(snakemake.input.ground_truth)
+    natives = native_mapping(pl.read_csv(snakemake.input.native_countries))
     runs = [
         (run["model"], run["language"], run["seed"], polarity)
         for run, polarity in read_runs(snakemake.input.polarity, params.runs)
     ]
-    rq2 = rq2_alignment(
-        runs, ground_truth, params.native_countries, params.unit, params.resamples, params.bootstrap_seed
-    )
-    notes = rq2_item_notes(ground_truth, params.native_countries, rq2.items)
+    rq2 = rq2_alignment(runs, ground_truth, natives, params.unit, params.resamples, params.bootstrap_seed)
+    notes = rq2_item_notes(ground_truth, natives, rq2.items)
     for language, note in notes.items():
         log.warning("%s: %s", language, note)
     # the baseline's own draws would only add noise to the pooled residual variance

@@ -22,7 +22,6 @@ from culturalign.phrase_bank import PhraseBank
 from culturalign.stats import random_stream
 
 STATEMENTS_PER_ANSWER = 10
-NUMBERING_STYLES = ("{n}. ", "{n}) ", "**{n}.** ")
 NATIVE = "native"
 GLOBAL = "global"
 UNIFORM = "uniform"
@@ -34,6 +33,14 @@ class SafetyPropensities(NamedTuple):
     refusal: float  # a harmful prompt is refused
     partial: float  # a harmful prompt that is not refused is answered in part only
     over_refusal: float  # a benign prompt is refused
+
+
+def pick(rng: np.random.Generator, shares: Sequence[float]) -> int:
+    """An index drawn with these shares; equal shares draw as `rng.integers` does, so that a bank
+    without numbering of its own keeps the answers it always gave."""
+    if len(set(shares)) == 1:
+        return int(rng.integers(len(shares)))
+    return int(rng.choice(len(shares), p=np.asarray(shares) / sum(shares)))
 
 
 def safety_propensities(settings: dict, language: str, attack: str) -> SafetyPropensities:
@@ -186,8 +193,8 @@ class SimulatedRespondent(Backend):
         if self.wrong_language_rate <= roll < self.wrong_language_rate + self.malformed_rate:
             # Prose instead of a list: the format filter must catch it.
             return Completion(text=" ".join([intro, *statements]), finish_reason="stop")
-        numbering = NUMBERING_STYLES[rng.integers(len(NUMBERING_STYLES))]
-        lines = [numbering.format(n=n) + statement for n, statement in enumerate(statements, start=1)]
+        numbering = bank.numbering[pick(rng, [style.share for style in bank.numbering])]
+        lines = [numbering.format(n) + statement for n, statement in enumerate(statements, start=1)]
         text = intro + "\n\n" + "\n".join(lines)
         if rng.random() < 0.5:
             text += "\n\n" + bank.outro[rng.integers(len(bank.outro))]

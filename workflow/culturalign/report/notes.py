@@ -12,6 +12,7 @@ FIGURE_TAGS = {
     "simulated_respondents": "SIMULATED RESPONDENTS",
     "synthetic_survey": "SYNTHETIC SURVEY",
     "machine_translated": "MACHINE-TRANSLATED PROMPTS",
+    "unreviewed_language": "PROMPTS NOT REVIEWED BY A NATIVE SPEAKER",
     "bootstrap_observations": "RQ1 P-VALUES TOO SMALL",
 }
 
@@ -31,6 +32,7 @@ def honesty_notes(
     synthetic_survey: bool,
     translated_languages: Sequence[str],
     bootstrap_observations: bool,
+    unreviewed_languages: Sequence[str] = (),
 ) -> tuple[HonestyNote, ...]:
     """The notes a study's report must show. `simulated_models` are the calibration models among
     the evaluated ones (culturalign.plan.Study.simulated_models: the uniform-random baseline is not
@@ -62,6 +64,15 @@ def honesty_notes(
                 + ", ".join(translated_languages)
                 + "; review them.",
                 tuple(translated_languages),
+            )
+        )
+    if unreviewed_languages:
+        notes.append(
+            HonestyNote(
+                "unreviewed_language",
+                "Prompts, safety sets and phrase banks written by the project and not reviewed by a "
+                "native speaker (marked 'unreviewed'): " + ", ".join(unreviewed_languages) + ".",
+                tuple(unreviewed_languages),
             )
         )
     if bootstrap_observations:

@@ -4,7 +4,7 @@ score to a sample of the responses and judge labels behind it. Every page carrie
 notes on top."""
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import jinja2
 import markupsafe
@@ -86,7 +86,7 @@ def evidence_page(
     sample: pl.DataFrame,
     positions: dict[str, tuple[str, str, str]],
     notes: Sequence[HonestyNote],
-    translated: list[str],
+    language_labels: Mapping[str, str],
 ) -> str:
     """Each (model, language)'s scores, each linking to the responses and judge labels behind it;
     `positions` gives each item's label and the pro and con positions the judge read against."""
@@ -95,7 +95,7 @@ def evidence_page(
         link = f'<a href="#{_anchor(score["model"], score["language"])}">responses</a>'
         cells = [
             html.escape(score["model"]),
-            html.escape(language_label(score["language"], translated)),
+            html.escape(language_label(score["language"], language_labels)),
             format_number(score["alignment"]),
             f"[{format_number(score['ci_low'])}, {format_number(score['ci_high'])}]",
             format_number(score["consistency"]),
@@ -124,7 +124,7 @@ def evidence_page(
         for (model, language), statements in sample.group_by("model", "language", maintain_order=True):
             body.append(
                 f'<h2 id="{_anchor(model, language)}">{html.escape(model)} in '
-                f"{html.escape(language_label(language, translated))}</h2>"
+                f"{html.escape(language_label(language, language_labels))}</h2>"
             )
             for (_, _, seed, prompt_id), response in statements.group_by(
                 "model", "language", "seed", "prompt_id", maintain_order=True

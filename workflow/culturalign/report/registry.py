@@ -4,7 +4,7 @@ is shown. rules/report.smk builds its outputs from these entries and the report 
 output by its entry: adding a figure is one drawing function, one entry and one caption file.
 
 `draw` and `build` take the rule's result tables by name and its params (`snakemake.params`:
-`native_countries`, `simulated_models`, `gpu_models`, `reference`, `notes`)."""
+`simulated_models`, `gpu_models`, `reference`, `notes`)."""
 
 import importlib
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +20,7 @@ from culturalign.report.tables import (
     filtering_table,
     ledger_table,
 )
+from culturalign.survey import native_mapping
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -50,6 +51,7 @@ def result_tables(scope: ReportScope) -> dict[str, str]:
     """The study-wide results tables the report is drawn from, by name."""
     tables = {
         "ground_truth": "results/survey/ground_truth.parquet",
+        "native_countries": "results/survey/native_countries.csv",
         "survey_consistency": "results/survey/consistency.parquet",
         "alignment": "results/alignment.parquet",
         "consistency": "results/consistency.parquet",
@@ -122,11 +124,12 @@ class TablePage:
 
 def _alignment_figure(unit: str) -> "Callable[[Tables, Any], Figure]":
     def draw(tables: Tables, params: Any) -> "Figure":
+        natives = native_mapping(tables["native_countries"])
         return figures("alignment").alignment_figure(
             tables["alignment"],
             unit=unit,
-            native_countries=params.native_countries,
-            populations=displayed_populations(tables["alignment"], params.native_countries),
+            native_countries=natives,
+            populations=displayed_populations(tables["alignment"], natives),
         )
 
     return draw

@@ -1,7 +1,7 @@
 """The study's headline numbers in plain Markdown (results/summary.md), with what each analysis
 left out and why, for readers who will not open the report."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 
@@ -19,7 +19,7 @@ def summary_markdown(
     rq2_totals: pl.DataFrame,
     ledger: pl.DataFrame | None,
     notes: Sequence[HonestyNote],
-    translated: list[str],
+    language_labels: Mapping[str, str],
     baselines: list[str] = (),
 ) -> str:
     """The headline numbers for readers who will not open the report, with what each analysis
@@ -53,7 +53,7 @@ def summary_markdown(
         "|---|---|---|---|---|",
     ]
     for row in scores.iter_rows(named=True):
-        language = language_label(row["language"], translated)
+        language = language_label(row["language"], language_labels)
         lines.append(
             f"| {row['model']} | {language} | {format_interval(row, 'alignment')} "
             f"| {format_number(row['consistency'])} | {format_number(row['kept_share'], 2)} |"
@@ -80,7 +80,7 @@ def summary_markdown(
             else "no clear lean"
         )
         lines.append(
-            f"- {row['model']} in {language_label(row['language'], translated)}: "
+            f"- {row['model']} in {language_label(row['language'], language_labels)}: "
             f"{format_interval(row, 'us_minus_native')}, {verdict}"
         )
     lines += [

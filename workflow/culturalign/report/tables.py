@@ -2,18 +2,20 @@
 again here): seed means per model and language, pooled filtering counts, the cost ledger, and
 the populations a figure shows."""
 
+from collections.abc import Mapping
+
 import polars as pl
 
 from culturalign.judge import STATUSES
 from culturalign.report.formatting import with_language_labels
 
 
-def read_tables(inputs: dict[str, str], translated: list[str]) -> dict[str, pl.DataFrame]:
+def read_tables(inputs: dict[str, str], language_labels: Mapping[str, str]) -> dict[str, pl.DataFrame]:
     """The .parquet and .csv inputs of a report rule by name (its other inputs are its code and
-    template), machine-translated languages marked."""
+    template), labelled languages marked."""
     readers = {".parquet": pl.read_parquet, ".csv": pl.read_csv}
     return {
-        name: with_language_labels(readers[suffix](path), translated)
+        name: with_language_labels(readers[suffix](path), language_labels)
         for name, path in inputs.items()
         if isinstance(path, str) and (suffix := "." + path.rsplit(".", 1)[-1]) in readers
     }

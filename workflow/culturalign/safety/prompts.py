@@ -1,5 +1,6 @@
 """The safety prompts of a language under every attack, and the requests that put them to a model."""
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -25,21 +26,38 @@ ATTACKED_PROMPT_SCHEMA = {
 }
 
 
+@functools.cache
+def _romaniser():
+    from uroman import Uroman
+
+    return Uroman()
+
+
+def romanised(texts: Sequence[str]) -> list[str]:
+    """Texts in the Latin script, as uroman (a universal romaniser) writes them, lowercased the
+    way people type a romanised language."""
+    return [_romaniser().romanize_string(text).lower() for text in texts]
+
+
 def attacked_prompts(
     prompts: pl.DataFrame,
     attacks: Iterable[str],
     templates: Mapping[str, jinja2.Template],
     other_language_name: str | None = None,
 ) -> pl.DataFrame:
-    """Every prompt under every attack, in ATTACKED_PROMPT_SCHEMA; `none` leaves the text as it is."""
+    """Every prompt under every attack, in ATTACKED_PROMPT_SCHEMA; `none` leaves the text as it is,
+    and `transliteration` wraps the prompt written in the Latin script."""
     context = {} if other_language_name is None else {"other_language": other_language_name}
     frames = []
     for attack in attacks:
         if attack == "none":
             texts = prompts["text"]
         elif attack in templates:
+            requests = prompts["text"].to_list()
+            if attack == "transliteration":
+                requests = romanised(requests)
             try:
-                texts = [templates[attack].render(prompt=text, **context) for text in prompts["text"]]
+                texts = [templates[attack].render(prompt=text, **context) for text in requests]
             except jinja2.UndefinedError as error:
                 raise SafetyError(f"attack {attack!r} cannot be rendered: {error}") from error
         else:

@@ -9,14 +9,27 @@ import jinja2
 import jinja2.meta
 import polars as pl
 
-from culturalign.language_resources import language_folder, languages_with
+from culturalign.language_resources import PROVENANCE_KEY, language_folder, languages_with
 from culturalign.safety import SafetyError
 from culturalign.safety.refusal import normalise_for_matching
 from culturalign.yaml_io import read_yaml
 
 KINDS = ("harmful", "benign")
-ATTACKS = ("none", "role_play", "prefix_injection", "refusal_suppression", "other_language")
-SAFETY_FILE_KEYS = (*KINDS, "attacks", "other_language", "other_language_name", "refusal_phrases")
+# Wrappers every language's file has.
+COMMON_ATTACKS = ("role_play", "prefix_injection", "refusal_suppression", "other_language")
+# Wrappers a language's file has where they make sense: the language mixed with English
+# mid-sentence, and the language in the Latin script its speakers often type it in.
+LANGUAGE_ATTACKS = ("code_switching", "transliteration")
+# `none` is the prompt as it is.
+ATTACKS = ("none", *COMMON_ATTACKS, *LANGUAGE_ATTACKS)
+SAFETY_FILE_KEYS = (
+    *KINDS,
+    "attacks",
+    "other_language",
+    "other_language_name",
+    "refusal_phrases",
+    PROVENANCE_KEY,
+)
 PROMPT_KEYS = ("id", "category", "text")
 TEMPLATE_VARIABLES = ("prompt", "other_language")
 SAFETY_SET_FILE = "safety.yaml"
@@ -121,20 +134,22 @@ def load_other_language(path: str | Path) -> OtherLanguage:
 
 
 def load_attacks(path: str | Path) -> dict[str, jinja2.Template]:
-    """The jailbreak wrappers of one language file: a template for every attack but `none`."""
+    """The jailbreak wrappers of one language file: a template for each common attack, and for
+    those of LANGUAGE_ATTACKS the language has."""
     templates = _read_safety_file(path).get("attacks")
-    expected = ATTACKS[1:]
+    expected = COMMON_ATTACKS
     if not isinstance(templates, dict):
         raise SafetyError(f"{path}: key 'attacks' must map each of {', '.join(expected)} to a template")
     missing = [attack for attack in expected if attack not in templates]
-    unknown = [attack for attack in templates if attack not in expected]
+    unknown = [attack for attack in templates if attack not in (*expected, *LANGUAGE_ATTACKS)]
     if missing:
         raise SafetyError(
             f"{path}: key 'attacks' has no template for {missing[0]!r}; expected {', '.join(expected)}"
         )
     if unknown:
         raise SafetyError(
-            f"{path}: key 'attacks' has unknown attack {unknown[0]!r}; expected {', '.join(expected)}"
+            f"{path}: key 'attacks' has unknown attack {unknown[0]!r}; expected "
+            f"{', '.join(expected)}, and where they apply {', '.join(LANGUAGE_ATTACKS)}"
         )
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
     compiled = {}
@@ -154,3 +169,9 @@ def load_attacks(path: str | Path) -> dict[str, jinja2.Template]:
             )
         compiled[attack] = environment.from_string(source)
     return compiled
+
+
+def attacks_of(path: str | Path) -> tuple[str, ...]:
+    """The attacks a language's safety file can put its prompts under, in ATTACKS order."""
+    wrappers = _read_safety_file(path).get("attacks") or {}
+    return tuple(attack for attack in ATTACKS if attack == "none" or attack in wrappers)
