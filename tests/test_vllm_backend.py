@@ -122,7 +122,8 @@ def test_one_engine_serves_every_run(report):
 @pytest.mark.vllm
 def test_every_request_gets_tokens_and_is_recorded(report):
     for run in report["runs"]:
-        assert run["recorded"] == [outcome["key"] for outcome in run["outcomes"]]
+        # each recorded once, in the order the engine finished them
+        assert sorted(run["recorded"]) == sorted(outcome["key"] for outcome in run["outcomes"])
         assert len(run["outcomes"]) == 3
         for outcome in run["outcomes"]:
             assert outcome["prompt_tokens"] >= 1
