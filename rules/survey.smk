@@ -133,5 +133,6 @@ rule native_countries:
     params:
         languages=list(STUDY.rq2_languages(REGRESSION["rq2"]["native_countries"])),
         configured=REGRESSION["rq2"]["native_countries"],
+        countries=SURVEY["countries"],
     script:
         "../workflow/scripts/native_countries.py"

@@ -91,8 +91,8 @@ def test_schema_errors_name_file_and_key(items, config, message):
             r"regression\.rq1\.consistency: 'corrected' needs judges\.secondary",
         ),
         (
-            {"survey": {"synthetic": {"enabled": True}, "countries": ["DK", "KE"]}},
-            r"survey\.countries: the synthetic survey has no interview languages for KE;",
+            {"survey": {"synthetic": {"enabled": True}, "countries": ["DK", "ZW"]}},
+            r"survey\.countries: the synthetic survey has no interview languages for ZW;",
         ),
         ({"survey": {"path": "nowhere.sav"}}, r"survey\.path: file nowhere\.sav not found"),
         (

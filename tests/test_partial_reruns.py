@@ -62,10 +62,9 @@ def test_a_new_model_plans_its_runs_and_the_aggregates(study):
 def test_a_new_language_plans_its_prompts_runs_and_the_aggregates(study):
     config = BASE | {"languages": ["en", "da", "pt"]}
     runs = 3 * 2  # three models, two seeds
-    assert (
-        planned(study, config)
-        == {"prompts": 2, "safety_prompts": 1} | dict.fromkeys(PER_RUN, runs) | AGGREGATES | SAFETY_AGGREGATES
-    )
+    # and the new language's native countries, for RQ2
+    own = {"prompts": 2, "safety_prompts": 1, "native_countries": 1}
+    assert planned(study, config) == own | dict.fromkeys(PER_RUN, runs) | AGGREGATES | SAFETY_AGGREGATES
 
 
 def test_a_new_seed_plans_its_prompts_runs_and_the_aggregates(study):

@@ -115,18 +115,20 @@ def test_every_part_is_built_and_says_it_is_simulated(study):
     )[1]
     assert "not language models): half-native, native, us-leaning.</li>" in start_page
     assert "Every figure, table and caption repeats this banner." in start_page
-    # the planted US lean is read out in plain words; the native respondents lean the other way
-    for language in ("da", "pt"):
-        assert re.search(rf"- us-leaning in {language}: [\d.]+ \[[\d.]+, [\d.]+\], leans US", summary), (
-            summary
-        )
-        assert re.search(rf"- native in {language}: -[\d.]+ \[-[\d.]+, -[\d.]+\], leans native", summary)
+    # the planted US lean is read out in plain words; the native respondents lean the other way;
+    # the languages the project wrote are marked wherever they are named
+    assert "not reviewed by a native speaker (marked 'unreviewed'): da, pt." in summary
+    for language in ("da (unreviewed)", "pt (unreviewed)"):
+        where = re.escape(language)
+        assert re.search(rf"- us-leaning in {where}: [\d.]+ \[[\d.]+, [\d.]+\], leans US", summary), summary
+        assert re.search(rf"- native in {where}: -[\d.]+ \[-[\d.]+, -[\d.]+\], leans native", summary)
     # the model planted to be less safe in Danish is read out as such, beside the others
     assert re.search(
-        r"- us-leaning in da: attack success [\d.]+ .*; gap [\d.]+ \[[\d.]+, [\d.]+\], less safe than in en",
+        r"- us-leaning in da \(unreviewed\): attack success [\d.]+ .*; gap [\d.]+ \[[\d.]+, [\d.]+\], "
+        r"less safe than in en",
         summary,
     )
-    assert re.search(r"- native in da: .*no clear gap", summary)
+    assert re.search(r"- native in da \(unreviewed\): .*no clear gap", summary)
 
 
 def test_report_rules_read_result_tables_only(study):

@@ -16,9 +16,11 @@ from culturalign.safety.rates import (
     tango_interval,
     with_pooled_attacks,
 )
-from culturalign.safety.sets import ATTACKS
+from culturalign.safety.sets import COMMON_ATTACKS
 
 Z = NormalDist().inv_cdf(0.975)
+# the attacks a study runs by default: the prompt as it is and the four wrappers every language has
+DEFAULT_ATTACKS = ("none", *COMMON_ATTACKS)
 
 PROMPTS = 300
 # P(full compliance), P(partial) on harmful prompts; P(refusal) on benign prompts
@@ -135,7 +137,7 @@ def test_a_model_that_never_complies_keeps_an_honest_interval():
     assert success["ci_high"] == pytest.approx(0.0787, abs=1e-4)
     # the same 45 prompts under five wrappers: 225 refusals that cannot show how the wrappers go
     # together count as the 45 prompts, not as 225 independent answers ([0, 0.0168])
-    wrapped = pl.concat([judged.with_columns(attack=pl.lit(attack)) for attack in ATTACKS])
+    wrapped = pl.concat([judged.with_columns(attack=pl.lit(attack)) for attack in DEFAULT_ATTACKS])
     pooled = safety_rates(with_pooled_attacks(wrapped)).filter(attack="all", measure="attack_success")
     assert pooled["n"][0] == 225 and pooled["ci_high"][0] == pytest.approx(0.0787, abs=1e-4)
 
@@ -146,14 +148,14 @@ def wrapped_judgements(
     """Harmful prompts answered under every attack: `propensity` (simulations x prompts x languages)
     is the chance that the model complies with a prompt in a language, whichever wrapper it wears,
     so that the five answers to one prompt go together. Each simulation is a model."""
-    shape = (*propensity.shape, len(ATTACKS))
+    shape = (*propensity.shape, len(DEFAULT_ATTACKS))
     complied = rng.random(shape) < propensity[..., None]
     simulation, prompt, language, attack = np.indices(shape)
     return pl.DataFrame(
         {
             "model": simulation.ravel().astype(str),
             "language": np.array(languages)[language.ravel()],
-            "attack": np.array(ATTACKS)[attack.ravel()],
+            "attack": np.array(DEFAULT_ATTACKS)[attack.ravel()],
             "prompt_id": prompt.ravel().astype(str),
             "kind": "harmful",
             "label": np.where(complied.ravel(), "full_compliance", "refusal"),
@@ -232,7 +234,7 @@ def test_a_gap_without_discordant_pairs_keeps_an_interval_around_0(prompts):
     # attacks n is the prompts: wrappers that always agree tell no more than the prompts do
     half_width = Z**2 / (prompts + Z**2)
     for row in gaps.iter_rows(named=True):
-        assert row["n"] == prompts * (len(ATTACKS) if row["attack"] == "all" else 1)
+        assert row["n"] == prompts * (len(DEFAULT_ATTACKS) if row["attack"] == "all" else 1)
         assert (row["ci_low"], row["ci_high"]) == pytest.approx((-half_width, half_width)), row
 
 

@@ -6,11 +6,12 @@ where they are written, the report labels the languages the project wrote, and a
 later plans only its own jobs."""
 
 import re
+import shutil
 
 import polars as pl
 import pytest
 
-from conftest import example_study, snakemake
+from conftest import TEST_STUDIES, example_study, snakemake
 
 CONFIG = example_study("sovereign_languages")
 LANGUAGES = CONFIG["languages"]
@@ -84,3 +85,33 @@ def test_a_language_added_later_plans_only_its_own_jobs(study):
     assert result.returncode == 0, result.stderr[-3000:]
     languages = set(re.findall(r"language=(\w+)", result.stdout))
     assert languages == {"bn"}, languages
+
+
+def test_the_korean_evaluators_study_runs_on_simulated_respondents(tmp_path):
+    """The shipped example (a sovereign model on vLLM, a commercial one over the Batch API, MultiJail)
+    with simulated respondents in its two model slots and the simulated reader as judge."""
+    config = example_study("sovereign_korean") | {"seeds": [0], "prompts_per_seed": 100, "judges": {}}
+    config["models"] = {
+        "korean-sovereign": {"backend": "simulated", "respondent": "population", "population": "native"},
+        "gpt-4o": {"backend": "simulated", "respondent": "mixture", "mixture": {"US": 0.7, "native": 0.3}},
+    }
+    shutil.copy(TEST_STUDIES / "multijail_sample.csv", tmp_path)
+    result = snakemake(tmp_path, "results/alignment.parquet", "results/safety/gaps.parquet", config=config)
+    assert result.returncode == 0, result.stderr[-4000:]
+    prompts = pl.read_parquet(tmp_path / "results/safety/prompts/ko.parquet")
+    external = prompts.filter(pl.col("prompt_id").str.starts_with("multijail_sample/"))
+    assert external.height == 6 * 4 and set(external["attack"]) == {
+        "none",
+        "role_play",
+        "code_switching",
+        "transliteration",
+    }
+    # MultiJail's ids are the same in every language: its Korean prompts are paired with English
+    gaps = pl.read_parquet(tmp_path / "results/safety/gaps.parquet")
+    korean = gaps.filter(model="korean-sovereign", language="ko", attack="none", measure="refusal")
+    assert korean["n"].item() == 45 + 6
+    alignment = pl.read_parquet(tmp_path / "results/alignment.parquet")
+    own = alignment.filter(
+        model="korean-sovereign", language="ko", level="language", group="ko", unit="topic"
+    )
+    assert own["spearman"].item() > 0.8

@@ -12,6 +12,8 @@ from culturalign.survey import (
     empty_consistency,
     ground_truth,
     ingest_survey,
+    interview_shares,
+    known_interview_shares,
     native_countries,
     native_mapping,
     read_survey,
@@ -382,8 +384,13 @@ def test_native_countries_follow_the_interview_language_unless_configured():
             for language in spoken
         ]
     )
-    table = native_countries(respondents, ["es", "fr", "da", "ko"], {"da": ["DK", "NO"]})
+    table = native_countries(
+        interview_shares(respondents), ["es", "fr", "da", "ko"], {"da": ["DK", "NO"]}, "survey"
+    )
     assert native_mapping(table) == {"da": ["DK", "NO"], "es": ["ES", "MX"]}
     assert dict(table.select("language", "source").unique().iter_rows()) == {"da": "config", "es": "survey"}
-    # an aggregated survey has no respondents: only what is configured
-    assert native_mapping(native_countries(None, ["es", "da"], {"da": ["DK"]})) == {"da": ["DK"]}
+    # an aggregated survey has no interview languages: the countries known to interview mostly in it
+    known = native_countries(
+        known_interview_shares(["US", "DK", "BR", "PT", "CA"]), ["pt", "da", "fr"], {}, "known"
+    )
+    assert native_mapping(known) == {"da": ["DK"], "pt": ["BR", "PT"]}

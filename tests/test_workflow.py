@@ -123,6 +123,8 @@ def test_scale_mismatch_in_a_real_file_names_file_and_variable(tmp_path, hand_bu
 @pytest.mark.parametrize("name", sorted(path.stem for path in TEST_STUDIES.glob("*.yaml")))
 def test_every_test_study_is_a_runnable_example(name, tmp_path):
     shutil.copy(TEST_STUDIES / f"{name}.yaml", tmp_path / "config.yaml")
+    for data in TEST_STUDIES.glob("*.csv"):  # the data files a study names beside it
+        shutil.copy(data, tmp_path)
     result = snakemake(tmp_path, "--dry-run")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Job stats:" in result.stdout

@@ -365,6 +365,41 @@ def _population_items(
     return items
 
 
+# Main interview languages (ISO 639-1) of survey countries and their shares of interviews: the
+# synthetic survey's design, and what RQ2 knows of an aggregated table, which has no lnge_iso.
+INTERVIEW_LANGUAGES: dict[str, dict[str, float]] = {
+    "US": {"en": 0.9, "es": 0.1},
+    "GB": {"en": 1.0},
+    "CA": {"en": 0.78, "fr": 0.22},
+    "AU": {"en": 1.0},
+    "NZ": {"en": 1.0},
+    "IE": {"en": 1.0},
+    "DK": {"da": 1.0},
+    "NL": {"nl": 1.0},
+    "SE": {"sv": 1.0},
+    "NO": {"nb": 1.0},
+    "FI": {"fi": 0.94, "sv": 0.06},
+    "DE": {"de": 1.0},
+    "CH": {"de": 0.68, "fr": 0.25, "it": 0.07},
+    "PT": {"pt": 1.0},
+    "ES": {"es": 0.85, "ca": 0.15},
+    "FR": {"fr": 1.0},
+    "IT": {"it": 1.0},
+    "PL": {"pl": 1.0},
+    "BR": {"pt": 1.0},
+    "MX": {"es": 1.0},
+    "AR": {"es": 1.0},
+    "JP": {"ja": 1.0},
+    "KR": {"ko": 1.0},
+    "CN": {"zh": 1.0},
+    "VN": {"vi": 1.0},
+    "TH": {"th": 1.0},
+    "ID": {"id": 0.85, "jv": 0.15},
+    "IN": {"hi": 0.6, "bn": 0.1, "en": 0.1, "mr": 0.1, "ta": 0.1},
+    "BD": {"bn": 1.0},
+    "EG": {"ar": 1.0},
+    "KE": {"sw": 0.55, "en": 0.45},
+}
 NATIVE_COUNTRIES_SCHEMA = {"language": pl.String, "country": pl.String, "source": pl.String}
 # RQ2 compares each language's alignment with the US and with its native countries; English,
 # the US's own language, is the one it does not ask about unless configured.
@@ -372,32 +407,48 @@ RQ2_REFERENCE_COUNTRY = "US"
 RQ2_REFERENCE_LANGUAGE = "en"
 
 
+def interview_shares(respondents: pl.DataFrame) -> pl.DataFrame:
+    """Each country's share of interviews held in each language (lnge_iso)."""
+    return (
+        respondents.drop_nulls("language")
+        .group_by("country", "language")
+        .len()
+        .select("country", "language", share=pl.col("len") / pl.col("len").sum().over("country"))
+    )
+
+
+def known_interview_shares(countries: Iterable[str]) -> pl.DataFrame:
+    """INTERVIEW_LANGUAGES' shares for those of `countries` it knows."""
+    rows = [
+        (country, language, share)
+        for country in countries
+        for language, share in INTERVIEW_LANGUAGES.get(country, {}).items()
+    ]
+    return pl.DataFrame(rows, schema=["country", "language", "share"], orient="row")
+
+
 def native_countries(
-    respondents: pl.DataFrame | None, languages: Iterable[str], configured: Mapping[str, list[str]]
+    shares: pl.DataFrame, languages: Iterable[str], configured: Mapping[str, list[str]], source: str
 ) -> pl.DataFrame:
     """RQ2's native countries of each language (NATIVE_COUNTRIES_SCHEMA): those `configured` for
-    it, else the survey's countries where most respondents were interviewed in it (lnge_iso), the
-    US left out, as it is what they are compared with. Without microdata (`respondents` None: an
-    aggregated table) only configured ones. A language with none has no row."""
+    it, else the countries that hold most of their interviews in it (`shares`: interview_shares of
+    the survey's respondents, or known_interview_shares for an aggregated table, `source` saying
+    which), the US left out, as it is what they are compared with. A language with none has no
+    row."""
+    languages = list(languages)
     rows = [
         {"language": language, "country": country, "source": "config"}
         for language in languages
         for country in configured.get(language, [])
     ]
-    if respondents is not None:
-        main = (
-            respondents.drop_nulls("language")
-            .group_by("country", "language")
-            .len()
-            .with_columns(share=pl.col("len") / pl.col("len").sum().over("country"))
-            .filter((pl.col("share") > 0.5) & (pl.col("country") != RQ2_REFERENCE_COUNTRY))
-            .sort("country")
-        )
-        rows += [
-            {"language": language, "country": country, "source": "survey"}
-            for country, language in main.select("country", "language").iter_rows()
-            if language in languages and language not in configured
-        ]
+    main = shares.filter((pl.col("share") > 0.5) & (pl.col("country") != RQ2_REFERENCE_COUNTRY)).sort(
+        "country"
+    )
+    rows += [
+        {"language": language, "country": country, "source": source}
+        for country, language in main.select("country", "language").iter_rows()
+        if language in languages and language not in configured
+    ]
     return pl.DataFrame(rows, schema=NATIVE_COUNTRIES_SCHEMA).sort("language", "country")
 
 

@@ -14,42 +14,8 @@ import polars as pl
 import pycountry
 
 from culturalign.items import Item
-from culturalign.survey import with_hints
+from culturalign.survey import INTERVIEW_LANGUAGES, with_hints
 
-# Main interview languages (ISO 639-1) and their shares of interviews.
-INTERVIEW_LANGUAGES: dict[str, dict[str, float]] = {
-    "US": {"en": 0.9, "es": 0.1},
-    "GB": {"en": 1.0},
-    "CA": {"en": 0.78, "fr": 0.22},
-    "AU": {"en": 1.0},
-    "NZ": {"en": 1.0},
-    "IE": {"en": 1.0},
-    "DK": {"da": 1.0},
-    "NL": {"nl": 1.0},
-    "SE": {"sv": 1.0},
-    "NO": {"nb": 1.0},
-    "FI": {"fi": 0.94, "sv": 0.06},
-    "DE": {"de": 1.0},
-    "CH": {"de": 0.68, "fr": 0.25, "it": 0.07},
-    "PT": {"pt": 1.0},
-    "ES": {"es": 0.85, "ca": 0.15},
-    "FR": {"fr": 1.0},
-    "IT": {"it": 1.0},
-    "PL": {"pl": 1.0},
-    "BR": {"pt": 1.0},
-    "MX": {"es": 1.0},
-    "AR": {"es": 1.0},
-    "JP": {"ja": 1.0},
-    "KR": {"ko": 1.0},
-    "CN": {"zh": 1.0},
-    "VN": {"vi": 1.0},
-    "TH": {"th": 1.0},
-    "ID": {"id": 0.85, "jv": 0.15},
-    "IN": {"hi": 0.6, "bn": 0.1, "en": 0.1, "mr": 0.1, "ta": 0.1},
-    "BD": {"bn": 1.0},
-    "EG": {"ar": 1.0},
-    "KE": {"sw": 0.55, "en": 0.45},
-}
 CULTURAL_ZONES: dict[str, str] = {
     "US": "english_speaking",
     "GB": "english_speaking",

@@ -3,6 +3,7 @@ from pathlib import Path
 import polars as pl
 
 from culturalign.logs import script_log
+from culturalign.report.formatting import with_language_labels
 from culturalign.report.summary import safety_summary, summary_markdown
 from culturalign.report.tables import native_scores
 
@@ -28,7 +29,9 @@ with script_log(snakemake.log[0]) as log:
     )
     if inputs.safety_pairs:
         summary += safety_summary(
-            pl.read_csv(inputs.safety_pairs), pl.read_csv(inputs.safety_correlation), params.safety_reference
+            with_language_labels(pl.read_csv(inputs.safety_pairs), params.language_labels),
+            pl.read_csv(inputs.safety_correlation),
+            params.safety_reference,
         )
     Path(snakemake.output[0]).write_text(summary, encoding="utf-8")
     log.info("summary of %d (model, language) pairs", scores.height)
