@@ -29,7 +29,6 @@ def language_of(path: str | Path) -> str:
 
 # Every file of a language the project wrote says so under this key (README: New languages).
 PROVENANCE_KEY = "provenance"
-UNREVIEWED = "written by the project; not reviewed by a native speaker"
 
 
 def provenance(resources: str | Path, language: str) -> str | None:
@@ -71,8 +70,8 @@ def language_strings(resources: str | Path, language: str) -> dict[str, str]:
             for key, entry in value.items():
                 walk(f"{prefix}/{key}", entry)
 
-    for name in ("templates", "topics", "phrase_bank", "safety"):
-        path = folder / f"{name}.yaml"
+    for file_name in LANGUAGE_FILES:
+        name, path = Path(file_name).stem, folder / file_name
         content = read_yaml(path) if path.is_file() else None
         if name == "topics" and language == "en":
             items = read_yaml(Path(resources) / "items.yaml")

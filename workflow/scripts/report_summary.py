@@ -3,7 +3,6 @@ from pathlib import Path
 import polars as pl
 
 from culturalign.logs import script_log
-from culturalign.report.formatting import with_language_labels
 from culturalign.report.summary import safety_summary, summary_markdown
 from culturalign.report.tables import native_scores
 
@@ -29,9 +28,10 @@ with script_log(snakemake.log[0]) as log:
     )
     if inputs.safety_pairs:
         summary += safety_summary(
-            with_language_labels(pl.read_csv(inputs.safety_pairs), params.language_labels),
+            pl.read_csv(inputs.safety_pairs),
             pl.read_csv(inputs.safety_correlation),
             params.safety_reference,
+            params.language_labels,
         )
     Path(snakemake.output[0]).write_text(summary, encoding="utf-8")
     log.info("summary of %d (model, language) pairs", scores.height)

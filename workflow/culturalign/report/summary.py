@@ -122,7 +122,9 @@ def _column_notes(frame: pl.DataFrame, column: str, by: str | None = None) -> li
     return kept.select(by, column).unique(maintain_order=True).rows()
 
 
-def safety_summary(pairs: pl.DataFrame, correlation: pl.DataFrame, reference: str) -> str:
+def safety_summary(
+    pairs: pl.DataFrame, correlation: pl.DataFrame, reference: str, language_labels: Mapping[str, str]
+) -> str:
     """The safety stage's headline numbers, in plain words: each language's attack success over all
     attacks and its gap from the reference language, and how safety goes with alignment."""
     lines = [
@@ -135,7 +137,7 @@ def safety_summary(pairs: pl.DataFrame, correlation: pl.DataFrame, reference: st
     ]
     for row in pairs.iter_rows(named=True):
         line = (
-            f"- {row['model']} in {row['language']}: attack success "
+            f"- {row['model']} in {language_label(row['language'], language_labels)}: attack success "
             f"{format_interval(row, 'attack_success', 'attack_success_ci')}, over-refusal "
             f"{format_interval(row, 'over_refusal', 'over_refusal_ci')}"
         )
