@@ -83,6 +83,17 @@ def load_phrase_banks(paths: list[str | Path]) -> dict[str, PhraseBank]:
     return {bank.language: bank for bank in banks}
 
 
+def _numbering(path: Path, raw: dict) -> tuple[Numbering, ...]:
+    if "numbering" not in raw:
+        return DEFAULT_NUMBERING
+    try:
+        return tuple(Numbering(**style) for style in raw["numbering"])
+    except TypeError as error:
+        raise PhraseBankError(
+            f"{path}: numbering: expected a list of {{style, digits, share}} entries ({error})"
+        ) from None
+
+
 def load_phrase_bank(path: str | Path) -> PhraseBank:
     path = Path(path)
     if not path.is_file():
@@ -102,9 +113,7 @@ def load_phrase_bank(path: str | Path) -> PhraseBank:
             for item, stances in raw["opinions"].items()
         },
         safety={key: tuple(raw["safety"][key]) for key in SAFETY_KEYS},
-        numbering=tuple(Numbering(**style) for style in raw["numbering"])
-        if "numbering" in raw
-        else DEFAULT_NUMBERING,
+        numbering=_numbering(path, raw),
     )
     unknown_numerals = {style.digits for style in bank.numbering} - set(NUMERALS)
     if unknown_numerals:
