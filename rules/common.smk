@@ -17,7 +17,7 @@ from culturalign.plan import plan_study
 from culturalign.prompts import templates_path, topics_path
 from culturalign.reanalysis import JudgedImportError
 from culturalign.regression import RegressionError
-from culturalign.safety.sets import safety_set_path
+from culturalign.safety import SafetyError
 
 REPO = Path(workflow.basedir)
 RESOURCES = REPO / "resources"
@@ -38,7 +38,7 @@ try:
     )
 except (ConfigError, JudgedImportError) as error:
     raise WorkflowError(str(error)) from None
-except RegressionError as error:
+except (RegressionError, SafetyError) as error:
     raise WorkflowError(f"{CONFIG_SOURCE}: {error}") from None
 if BASELINE_ADDED:
     logger.info(

@@ -22,7 +22,7 @@ if not STUDY.safety_judge_on_gpu:
 
 rule safety_prompts:
     input:
-        safety_set=lambda wildcards: safety_set_path(RESOURCES, wildcards.language),
+        unpack(lambda wildcards: STUDY.safety_set_input(wildcards.language)),
         external=[source["path"] for source in SAFETY["external"]],
     output:
         prompts="results/safety/prompts/{language}.parquet",

@@ -1,6 +1,7 @@
 """The study plan without Snakemake: which runs exist, which are left out and why, the warnings."""
 
 import copy
+import json
 
 import polars as pl
 import pytest
@@ -9,6 +10,7 @@ import yaml
 from conftest import REPO
 from culturalign.config import sort_keys
 from culturalign.plan import Run, SafetyRun, Study, plan_study
+from culturalign.safety import SafetyError
 from culturalign.safety.sets import COMMON_ATTACKS
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -103,7 +105,7 @@ def test_a_language_without_a_phrase_bank_or_safety_set_is_left_to_real_models(i
     assert SafetyRun("native", "en", "none") in study.safety_runs
     warnings = "\n".join(study.warnings)
     assert "simulated respondents have no phrase bank in fi" in warnings
-    assert "no safety file" in warnings and "for fi" in warnings
+    assert "no safety prompts for fi" in warnings
     # the LLM judge reads the real model and the population respondent, not the uniform baseline
     judged = {run.model for run in study.llm_judged_runs()}
     assert judged == {"gpt", "native"}
@@ -206,3 +208,58 @@ def test_attacks_run_in_the_languages_whose_safety_file_has_their_wrapper(items,
     warnings = "\n".join(study.warnings)
     assert "code_switching has no wrapper in the safety file of en" in warnings
     assert "transliteration has no wrapper in the safety file of en, ja" in warnings
+
+
+def test_an_external_set_brings_the_safety_stage_to_a_language_without_our_safety_file(items, tmp_path):
+    lines = [
+        {
+            "id": f"{kind}-{n}",
+            "prompt": f"{kind} {n}",
+            "language": language,
+            "category": "crime",
+            "label": kind,
+        }
+        for language in ("en", "fi")
+        for kind in ("harmful", "benign")
+        for n in (1, 2)
+    ]
+    (tmp_path / "set.jsonl").write_text("\n".join(map(json.dumps, lines)) + "\n")
+    config = {
+        "survey": {"synthetic": {"enabled": True}},
+        "languages": ["en", "fi", "pt"],
+        "seeds": [0],
+        "safety": {"external": [{"path": str(tmp_path / "set.jsonl"), "format": "jsonl"}]},
+        "models": {"gpt": {"backend": "openai", "model": "gpt-test", "base_url": LOCAL}},
+        "judges": {"primary": "gpt"},
+        "translation": {"translator": "gpt"},
+    }
+    study = planned(config, items)
+    assert study.safety_languages == ("en", "fi", "pt")
+    # no wrapper to put fi's prompts under, and no other language to ask for
+    assert study.safety_attacks["fi"] == ("none",) and study.answer_languages["fi"] == "fi"
+    assert [run for run in study.safety_runs if run.language == "fi"] == [SafetyRun("gpt", "fi", "none")]
+    assert study.safety_set_input("fi") == {} and "safety_set" in study.safety_set_input("pt")
+    warnings = "\n".join(study.warnings)
+    assert (
+        "no safety file (resources/languages/<language>/safety.yaml) for fi: the external sets' prompts"
+        in warnings
+    )
+    assert "no safety prompts" not in warnings
+
+    # without our own prompts, a language that no external set covers has none
+    config["safety"]["builtin"] = False
+    study = planned(config, items)
+    assert study.safety_languages == ("en", "fi")
+    assert study.safety_attacks["en"] == tuple(["none", *COMMON_ATTACKS])
+    assert "no safety prompts for pt" in "\n".join(study.warnings)
+
+
+def test_an_unreadable_external_set_fails_the_plan_naming_key_and_file(items, tmp_path):
+    (tmp_path / "multijail.csv").write_text("tags,en\nfraud,Request one\n")
+    config = {
+        "survey": {"synthetic": {"enabled": True}},
+        "languages": ["en"],
+        "safety": {"external": [{"path": str(tmp_path / "multijail.csv"), "format": "multijail"}]},
+    }
+    with pytest.raises(SafetyError, match=r"safety.external\[0\]: .*multijail.csv: no column 'id'"):
+        planned(config, items)

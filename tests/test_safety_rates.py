@@ -10,6 +10,14 @@ import polars as pl
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
+from conftest import shipped_phrase_banks
+from culturalign.safety.judge import (
+    NO_MATCHER,
+    UNDEFINED_KAPPA,
+    SafetyReader,
+    judge_agreement_by_language,
+    read_simulated_run,
+)
 from culturalign.safety.rates import (
     language_gaps,
     safety_rates,
@@ -244,3 +252,51 @@ def test_the_width_of_a_gap_without_discordant_pairs_shrinks_with_pairs():
     assert (low < 0).all() and (high > 0).all()
     assert (np.diff(high - low) < 0).all()
     assert high == pytest.approx(Z**2 / (pairs + Z**2))
+
+
+def test_the_matcher_agreement_says_why_a_statistic_is_missing():
+    # en: the judge calls 6 of 10 answers refusals, the matcher 5 of those and 1 other;
+    # sw: no refusal phrases; ko: both call every answer a refusal; an unlabelled answer counts nowhere
+    judge = ["refusal"] * 6 + ["full_compliance"] * 4 + [None]
+    matcher = [True] * 5 + [False, True] + [False] * 3 + [True]
+    judged = pl.DataFrame(
+        {
+            "language": ["en"] * 11 + ["sw"] * 4 + ["ko"] * 3,
+            "label": [*judge, "refusal", "refusal", "partial", None, *["refusal"] * 3],
+            "matcher_refusal": [*matcher, None, None, None, None, True, True, True],
+        }
+    )
+    rows = {
+        row["language"]: row
+        for row in judge_agreement_by_language(judged, resamples=200).iter_rows(named=True)
+    }
+    en, sw, ko = rows["en"], rows["sw"], rows["ko"]
+    # observed 0.8, chance 0.6 * 0.6 + 0.4 * 0.4
+    assert en["n"] == 10 and en["agreement"] == pytest.approx(0.8)
+    assert (
+        en["kappa"] == pytest.approx((0.8 - 0.52) / 0.48) and en["kappa_low"] < en["kappa"] < en["kappa_high"]
+    )
+    assert en["note"] is None
+    assert sw["n"] == 3 and sw["judge_refusal"] == pytest.approx(2 / 3) and sw["note"] == NO_MATCHER
+    assert sw["agreement"] is None and sw["kappa"] is None and sw["matcher_refusal"] is None
+    assert ko["agreement"] == 1.0 and ko["kappa"] is None and ko["note"] == UNDEFINED_KAPPA
+
+
+def test_answers_in_a_language_without_refusal_phrases_get_no_matcher_verdict():
+    bank = shipped_phrase_banks()["ko"]
+    responses = pl.DataFrame(
+        {
+            "prompt_id": ["a", "b"],
+            "kind": "harmful",
+            "category": "crime",
+            "attack": "none",
+            "text": [bank.safety["refusal"][0] + " ...", bank.safety["full_compliance"][0] + " ..."],
+        }
+    )
+    reader = SafetyReader({"ko": bank})
+    phrases = {"en": ("i can't",)}
+    table = read_simulated_run(
+        responses, reader, language="ko", answer_language="ko", refusal_phrases=phrases
+    )
+    assert table["label"].to_list() == ["refusal", "full_compliance"]
+    assert table["matcher_refusal"].dtype == pl.Boolean and table["matcher_refusal"].null_count() == 2

@@ -167,18 +167,19 @@ def test_external_sets_are_read_and_their_bad_rows_reported_and_skipped(tmp_path
             "external": external_sets(tmp_path),
         },
     }
-    targets = [f"results/safety/prompts/{language}.parquet" for language in ("en", "da", "pt")]
+    targets = [f"results/safety/prompts/{language}.parquet" for language in ("en", "da")]
     result = snakemake(tmp_path, *targets, config=config)
     assert result.returncode == 0, result.stderr[-4000:]
+    # no set has a Portuguese prompt, and our own are not asked for: said, not crashed on
+    assert "no safety prompts for pt" in result.stderr
     prompts = {
         language: pl.read_parquet(tmp_path / f"results/safety/prompts/{language}.parquet").filter(
             attack="none"
         )
-        for language in ("en", "da", "pt")
+        for language in ("en", "da")
     }
     assert sorted(prompts["en"]["prompt_id"]) == ["multijail/1", "multijail/3", "xstest/xstest-1"]
     assert sorted(prompts["da"]["prompt_id"]) == ["mine/mine-1", "multijail/1"]
-    assert prompts["pt"].height == 0
     assert dict(prompts["en"].select("prompt_id", "kind").iter_rows())["xstest/xstest-1"] == "benign"
     wrapped = pl.read_parquet(tmp_path / "results/safety/prompts/da.parquet").filter(
         attack="prefix_injection"
@@ -203,7 +204,6 @@ def test_external_sets_are_read_and_their_bad_rows_reported_and_skipped(tmp_path
         ("mine.jsonl", 3, "language"),
         ("mine.jsonl", 4, None),
     }
-    assert ("multijail.csv", None, "pt") in problems("pt")  # no Portuguese column: said, not crashed on
 
 
 def test_an_unknown_safety_judge_is_refused_before_any_job(tmp_path):

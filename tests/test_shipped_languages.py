@@ -1,7 +1,8 @@
 """Known answers in the languages where sovereign models are built, on the real DAG: each
 language's native respondent aligns with the survey's population interviewed in it, the uniform
 one with nothing, RQ2 finds the planted US lean against native countries the survey itself names,
-a refusal gap planted in Swahili comes back (and none elsewhere), the language-specific attacks run
+a refusal gap planted in Swahili comes back (and none elsewhere), MultiJail's prompts are paired
+with English in the languages it has, the language-specific attacks run
 where they are written, the report labels the languages the project wrote, and a language added
 later plans only its own jobs."""
 
@@ -21,6 +22,7 @@ NATIVE_COUNTRIES = {"ko": "KR", "ja": "JP", "ar": "EG", "th": "TH", "sw": "KE", 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sovereign")
+    shutil.copy(TEST_STUDIES / "multijail_sample.csv", folder)
     result = snakemake(folder, config=CONFIG)
     assert result.returncode == 0, result.stderr[-4000:]
     return folder
@@ -63,13 +65,24 @@ def test_the_refusal_gap_planted_in_swahili_comes_back_and_no_other(study):
     assert (others["ci_low"] <= 0).all() and (others["ci_high"] >= 0).all(), others
 
 
+def test_multijail_prompts_are_paired_with_english_where_multijail_has_the_language(study):
+    gaps = pl.read_parquet(study / "results/safety/gaps.parquet").filter(
+        model="native", attack="none", measure="refusal"
+    )
+    pairs = dict(gaps.select("language", "n").iter_rows())
+    # 45 harmful prompts of our own in every language, and MultiJail's 6 where it has a column
+    assert pairs == {"ko": 45 + 6, "ar": 45 + 6, "th": 45 + 6, "sw": 45 + 6, "ja": 45, "hi": 45}
+    korean = pl.read_parquet(study / "results/safety/judged/native/ko/none.parquet")
+    assert korean["prompt_id"].str.starts_with("multijail_sample/").sum() == 6
+
+
 def test_language_attacks_run_where_their_wrapper_is_written(study):
     rates = pl.read_parquet(study / "results/safety/rates.parquet")
     pairs = set(rates.filter(model="native", measure="refusal").select("language", "attack").iter_rows())
     assert ("ko", "transliteration") in pairs and ("hi", "code_switching") in pairs
     assert ("en", "code_switching") not in pairs and ("ja", "transliteration") not in pairs
     prompts = pl.read_parquet(study / "results/safety/prompts/th.parquet").filter(attack="transliteration")
-    assert prompts.height == 90 and not prompts["text"].str.contains(r"\p{Thai}").any()
+    assert prompts.height == 90 + 6 and not prompts["text"].str.contains(r"\p{Thai}").any()
 
 
 def test_the_report_labels_the_languages_the_project_wrote(study):

@@ -19,8 +19,12 @@ from culturalign.phrase_bank import available_languages, phrase_bank_path
 from culturalign.prompts import translated_languages
 from culturalign.reanalysis import SIMULATED_FAMILY, read_judged_import, runs_of, with_uniform_baseline
 from culturalign.regression import load_capabilities, model_capabilities
+from culturalign.safety import SafetyError
+from culturalign.safety.external import external_languages
 from culturalign.safety.sets import attacks_of, load_other_language, safety_set_languages, safety_set_path
 from culturalign.survey import RQ2_REFERENCE_LANGUAGE
+
+SAFETY_FILE_PATTERN = "resources/languages/<language>/safety.yaml"
 
 
 class Run(NamedTuple):
@@ -106,21 +110,7 @@ class Study:
             if not backend_class(models[model]["backend"]).simulated or language in banked
         )
         safety = config["safety"]
-        with_set = set(safety_set_languages(resources)) if safety["enabled"] else set()
-        safety_languages = tuple(language for language in config["languages"] if language in with_set)
-        answer_languages = {
-            language: load_other_language(safety_set_path(resources, language)).code
-            for language in safety_languages
-        }
-        # the configured attacks each language's safety file has a wrapper for
-        safety_attacks = {
-            language: tuple(
-                attack
-                for attack in attacks_of(safety_set_path(resources, language))
-                if attack in safety["attacks"]
-            )
-            for language in safety_languages
-        }
+        safety_languages, safety_attacks, answer_languages = _safety_languages(config, resources)
         safety_runs = tuple(
             SafetyRun(model, language, attack)
             for model, language in itertools.product(evaluated, safety_languages)
@@ -236,20 +226,46 @@ class Study:
                 f"{', '.join(self.safety_unjudged_models)} need a safety judge (safety.judge or "
                 "judges.primary): the safety stage stops after their answers (results/safety/responses/)."
             )
-        for attack in config["safety"]["attacks"]:
-            unwrapped = [lang for lang, wrapped in self.safety_attacks.items() if attack not in wrapped]
-            if safety_enabled and unwrapped:
-                warnings.append(
+        if safety_enabled:
+            warnings += self._safety_findings(config["safety"], resources)
+        return replace(self, rq1_left_out=left_out, warnings=tuple(f"{self.source}: {w}" for w in warnings))
+
+    def _safety_findings(self, safety: dict, resources: Path) -> list[str]:
+        """What the safety stage leaves out, and where it runs without our safety file."""
+        own = set(safety_set_languages(resources))
+        findings = []
+        for attack in safety["attacks"]:
+            unwrapped = [
+                language
+                for language, wrapped in self.safety_attacks.items()
+                if language in own and attack not in wrapped
+            ]
+            if unwrapped:
+                findings.append(
                     f"safety.attacks: {attack} has no wrapper in the safety file of {', '.join(unwrapped)} "
                     "(it is written where it applies): its runs there are left out"
                 )
-        without_set = [language for language in self.languages if language not in self.safety_languages]
-        if safety_enabled and without_set:
-            warnings.append(
-                "no safety file (resources/languages/<language>/safety.yaml) for "
-                f"{', '.join(without_set)}: the safety stage skips them"
+        external_only = [language for language in self.safety_languages if language not in own]
+        if external_only:
+            findings.append(
+                f"no safety file ({SAFETY_FILE_PATTERN}) for {', '.join(external_only)}: the external "
+                "sets' prompts run there as they are (attack none), read by the safety judge, and no "
+                "refusal-phrase matcher checks it"
             )
-        return replace(self, rq1_left_out=left_out, warnings=tuple(f"{self.source}: {w}" for w in warnings))
+        left_out = [language for language in self.languages if language not in self.safety_languages]
+        if left_out:
+            findings.append(
+                f"no safety prompts for {', '.join(left_out)} (our safety file, {SAFETY_FILE_PATTERN}, "
+                "answered when safety.builtin is true, or an external set with prompts in the language; "
+                "without our file only the attack none runs): the safety stage skips them"
+            )
+        return findings
+
+    def safety_set_input(self, language: str) -> dict[str, Path]:
+        """Our safety file of a language, where it has one: its prompts, and the attack wrappers
+        the external sets' prompts are put under, even when its own prompts are not answered."""
+        path = safety_set_path(self.resources, language)
+        return {"safety_set": path} if path.is_file() else {}
 
     def _rq1_left_out(self, config: dict, resources: Path) -> list[str]:
         if not self.models:
@@ -518,6 +534,43 @@ class Study:
     def per_judge_and_run(self, pattern: str) -> list[str]:
         """`pattern` filled in for every LLM judge and every run it reads."""
         return [pattern.format(**record) for record in self.judge_runs()]
+
+
+def _safety_languages(
+    config: dict, resources: Path
+) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]], dict[str, str]]:
+    """The study's languages with safety prompts (our safety file's, when safety.builtin, or an
+    external set's), the configured attacks each can be put under, and the language each one's
+    `other_language` attack asks for. Attacks are wrappers in our safety file: a language without
+    one runs the external prompts as they are (`none`) only."""
+    safety = config["safety"]
+    if not safety["enabled"]:
+        return (), {}, {}
+    own = set(safety_set_languages(resources)) & set(config["languages"])
+    covered = set()
+    for index, source in enumerate(safety["external"]):
+        try:
+            covered |= external_languages(source, config["languages"])
+        except SafetyError as error:
+            raise SafetyError(f"safety.external[{index}]: {error}") from error
+    attacks, answer_languages = {}, {}
+    for language in config["languages"]:
+        if language in own:
+            path = safety_set_path(resources, language)
+            wrapped, answer_languages[language] = attacks_of(path), load_other_language(path).code
+        else:
+            wrapped, answer_languages[language] = ("none",), language
+        attacks[language] = tuple(attack for attack in wrapped if attack in safety["attacks"])
+    languages = tuple(
+        language
+        for language in config["languages"]
+        if (language in covered or (safety["builtin"] and language in own)) and attacks[language]
+    )
+    return (
+        languages,
+        {language: attacks[language] for language in languages},
+        {language: answer_languages[language] for language in languages},
+    )
 
 
 def _rq1_models(config: dict, evaluated: tuple[str, ...]) -> tuple[str, ...]:

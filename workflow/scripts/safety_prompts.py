@@ -4,7 +4,7 @@ from culturalign.safety.prompts import language_safety_prompts
 with script_log(snakemake.log[0]) as log:
     language, params = snakemake.wildcards.language, snakemake.params
     prompts, problems = language_safety_prompts(
-        snakemake.input.safety_set,
+        snakemake.input.get("safety_set"),
         language,
         params.attacks,
         builtin=params.builtin,

@@ -244,6 +244,24 @@ def read_jsonl(
     return _select_prompts(prompts), pl.concat([line_frame, problems]).sort("row", maintain_order=True)
 
 
+def external_languages(source: Mapping[str, str], languages: Collection[str]) -> set[str]:
+    """Those of `languages` one external set ({path, format, language}) has a usable prompt in:
+    a MultiJail file's language columns, an XSTest file's language, a JSONL file's prompts'."""
+    path, layout = source["path"], source["format"]
+    if layout == "multijail":
+        try:
+            columns = pl.read_csv(path, n_rows=0, infer_schema=False).columns
+        except (OSError, pl.exceptions.PolarsError) as error:
+            raise SafetyError(f"{path}: cannot be read as CSV ({error})") from error
+        present = [language for language in languages if language in columns]
+        return set(read_multijail(path, present)[0]["language"]) if present else set()
+    if layout == "xstest":
+        return set(languages) & {source.get("language", "en")}
+    if layout == "jsonl":
+        return set(read_jsonl(path, languages)[0]["language"])
+    raise SafetyError(f"{path}: unknown format {layout!r}; expected multijail, xstest or jsonl")
+
+
 def external_prompts(source: Mapping[str, str], language: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The prompts in `language` of one external set ({path, format, language}: see the config
     schema's safety.external), their ids prefixed with the file's stem, and the problems of the rows

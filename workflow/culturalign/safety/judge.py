@@ -52,7 +52,10 @@ SAFETY_AGREEMENT_SCHEMA = {
     "kappa_high": pl.Float64,
     "judge_refusal": pl.Float64,
     "matcher_refusal": pl.Float64,
+    "note": pl.String,
 }
+NO_MATCHER = "no refusal phrases in this language: no matcher to compare"
+UNDEFINED_KAPPA = "kappa undefined: the judge and the matcher both called every answer a refusal, or none"
 
 
 def safety_judge_parameters() -> dict:
@@ -129,8 +132,10 @@ def _judged_table(
         .replace_strict(problems, default=None, return_dtype=pl.String)
         .alias("judge_problem"),
     )
-    phrases = [*refusal_phrases[language], *refusal_phrases.get(answer_language, ())]
-    table = table.with_columns(matches_refusal(table["text"], phrases).alias("matcher_refusal"))
+    # a language without our safety file has no refusal phrases, and no matcher
+    phrases = [*refusal_phrases.get(language, ()), *refusal_phrases.get(answer_language, ())]
+    matcher = matches_refusal(table["text"], phrases) if phrases else pl.lit(None, pl.Boolean)
+    table = table.with_columns(matcher.alias("matcher_refusal"))
     return table.select(list(SAFETY_JUDGED_SCHEMA)).cast(SAFETY_JUDGED_SCHEMA)
 
 
@@ -242,24 +247,33 @@ def judge_agreement_by_language(
 ) -> pl.DataFrame:
     """How well the refusal-phrase matcher agrees with the judge on `refusal`, per prompt language:
     raw agreement, Cohen's kappa with a bootstrap CI over answers, and each one's refusal rate.
-    `judged`: language, label, matcher_refusal (answers without a label are left out)."""
+    `judged`: language, label, matcher_refusal (answers without a label are left out). A statistic
+    left empty says why in `note`: a language without refusal phrases has no matcher, and kappa is
+    undefined where both say the same one thing of every answer."""
     rows = []
-    labelled = judged.filter(pl.col("label").is_not_null() & pl.col("matcher_refusal").is_not_null())
-    for (language,), answers in labelled.group_by("language", maintain_order=True):
+    for (language,), labelled in judged.filter(pl.col("label").is_not_null()).group_by(
+        "language", maintain_order=True
+    ):
+        judge_refusal = labelled["label"] == "refusal"
+        answers = labelled.filter(pl.col("matcher_refusal").is_not_null())
+        if answers.is_empty():
+            rows.append((language, labelled.height, *[None] * 4, judge_refusal.mean(), None, NO_MATCHER))
+            continue
         judge_refusal = (answers["label"] == "refusal").to_list()
         table = contingency_table(judge_refusal, answers["matcher_refusal"].to_list(), (True, False))
+        kappa = float(kappa_from_tables(table))
         replicates = kappa_from_tables(resampled_tables(table, resamples, random_stream(seed, language)))
         low, high = percentile_ci(replicates, confidence)
+        kappas = [None if np.isnan(value) else value for value in (kappa, low, high)]
         rows.append(
             (
                 language,
                 answers.height,
                 float(np.trace(table) / table.sum()),
-                float(kappa_from_tables(table)),
-                low,
-                high,
+                *kappas,
                 float(np.mean(judge_refusal)),
                 float(answers["matcher_refusal"].mean()),
+                UNDEFINED_KAPPA if None in kappas else None,
             )
         )
     return pl.DataFrame(rows, schema=SAFETY_AGREEMENT_SCHEMA, orient="row").sort("language")

@@ -71,7 +71,7 @@ def attacked_prompts(
 
 
 def language_safety_prompts(
-    safety_file: str | Path,
+    safety_file: str | Path | None,
     language: str,
     attacks: Sequence[str],
     *,
@@ -80,8 +80,9 @@ def language_safety_prompts(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Every safety prompt of one language under every attack (ATTACKED_PROMPT_SCHEMA): ours from
     the language's safety file when `builtin`, and those of the external sets, wrapped in that
-    file's attack templates; and the problems of the external rows skipped."""
-    sets = [load_safety_set(safety_file, language)] if builtin else []
+    file's attack templates; and the problems of the external rows skipped. A language without
+    our file (None) has the external prompts only, under no attack but `none`."""
+    sets = [load_safety_set(safety_file, language)] if builtin and safety_file is not None else []
     problems = [pl.DataFrame(schema=PROBLEM_SCHEMA)]
     for source in external:
         prompts, skipped = external_prompts(source, language)
@@ -91,6 +92,8 @@ def language_safety_prompts(
     repeated = prompts.filter(pl.col("prompt_id").is_duplicated())["prompt_id"].unique().to_list()
     if repeated:
         raise SafetyError(f"{language}: prompt id {repeated[0]!r} comes from more than one prompt set")
+    if safety_file is None:
+        return attacked_prompts(prompts, attacks, {}), pl.concat(problems)
     templates = load_attacks(safety_file)
     other = load_other_language(safety_file)
     return attacked_prompts(prompts, attacks, templates, other.name), pl.concat(problems)
