@@ -16,6 +16,7 @@ include: "rules/alignment.smk"
 include: "rules/regression.smk"
 include: "rules/cost.smk"
 include: "rules/safety.smk"
+include: "rules/safety_import.smk"
 include: "rules/report.smk"
 
 

@@ -22,6 +22,7 @@ rule ledger:
             if STUDY.safety_judge
             else []
         ),
+        [f"results/ledger/safety_import/{judge}.csv" for judge in STUDY.import_judges],
     output:
         "results/ledger.csv",
     log:

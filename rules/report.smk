@@ -128,6 +128,9 @@ rule report_summary:
         safety_correlation=(
             "results/safety/alignment_correlation.csv" if STUDY.safety_reported else []
         ),
+        matcher_validity=(
+            "results/safety/matcher_validity.csv" if STUDY.safety_reported else []
+        ),
         code=[REPORT_CODE, SUMMARY_CODE],
     output:
         report(
@@ -156,6 +159,7 @@ if STUDY.safety_reported:
             rates="results/safety/rates.parquet",
             gaps="results/safety/gaps.parquet",
             agreement="results/safety/judge_agreement.csv",
+            matcher_validity="results/safety/matcher_validity.csv",
             pairs="results/safety_alignment.csv",
             correlation="results/safety/alignment_correlation.csv",
             problems=expand(

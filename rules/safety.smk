@@ -154,6 +154,22 @@ rule safety_rates:
         "../workflow/scripts/safety_rates.py"
 
 
+rule matcher_validity:
+    input:
+        **STUDY.matcher_validity_inputs(),
+    output:
+        "results/safety/matcher_validity.csv",
+    log:
+        "logs/matcher_validity.log",
+    conda:
+        "../envs/core.yaml"
+    params:
+        bootstrap=SAFETY["bootstrap"],
+        seed=SAFETY["seed"],
+    script:
+        "../workflow/scripts/matcher_validity.py"
+
+
 rule safety_alignment:
     input:
         rates="results/safety/rates.parquet",

@@ -178,7 +178,10 @@ def test_damaged_survey_file_is_named_before_any_job(items, tmp_path, monkeypatc
 def test_a_study_of_real_models_gets_a_free_uniform_baseline(items, monkeypatch):
     monkeypatch.chdir(REPO)
     real = {"backend": "openai", "model": "gpt-4o", "base_url": "http://127.0.0.1:1/v1"}
-    config = apply_schema({"models": {"gpt-4o": real}}, SCHEMA, "study.yaml")
+    # the synthetic survey: the demo's file exists only once the main job has run
+    config = apply_schema(
+        {"models": {"gpt-4o": real}, "survey": {"synthetic": {"enabled": True}}}, SCHEMA, "study.yaml"
+    )
     assert add_uniform_baseline(config) == "uniform"
     assert config["models"]["uniform"] == {"backend": "simulated", "respondent": "uniform"}
     validated(config, items)  # the reference is a model now; no error names it
@@ -186,3 +189,8 @@ def test_a_study_of_real_models_gets_a_free_uniform_baseline(items, monkeypatch)
     named = apply_schema({"models": {"coin": {"backend": "simulated", "respondent": "uniform"}}}, SCHEMA, "s")
     assert add_uniform_baseline(named) is None and list(named["models"]) == ["coin"]
     assert add_uniform_baseline(apply_schema({}, SCHEMA, "s")) is None
+    judges_only = {
+        "models": {"guard": real | {"evaluate": False}},
+        "safety": {"completions_import": [{"path": "x.csv", "format": "xstest"}]},
+    }
+    assert add_uniform_baseline(apply_schema(judges_only, SCHEMA, "s")) is None

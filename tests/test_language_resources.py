@@ -13,7 +13,9 @@ from culturalign.language_id import identify_language
 from culturalign.language_resources import (
     BACK_TRANSLATION_FILE,
     LANGUAGE_FILES,
+    MATCHER_KEYS,
     PROVENANCE_KEY,
+    UNTRANSLATED,
     back_translation_chrf,
     language_folder,
     language_strings,
@@ -21,7 +23,6 @@ from culturalign.language_resources import (
     provenance,
     translated_strings,
 )
-from culturalign.safety.sets import LANGUAGE_ATTACKS
 from culturalign.yaml_io import read_yaml
 
 RESOURCES = REPO / "resources"
@@ -29,7 +30,7 @@ SHIPPED = [language for language in languages_with(RESOURCES, "templates.yaml") 
 PLACEHOLDER = re.compile(r"\{\{ *\w+ *\}\}|\{\w+\}")
 # Strings that are not prose of the language: English mixed in or Latin-script romanisation by
 # design, frames (mostly placeholders), short refusal substrings and the other language's name.
-NOT_PROSE = ("code_switching", "transliteration", "frames", "refusal_phrases", "other_language_name")
+NOT_PROSE = ("code_switching", "transliteration", "frames", *MATCHER_KEYS, "other_language_name")
 # The placeholders each kind of string carries, exactly once each.
 PLACEHOLDERS = {
     "templates/": ("{{ topic }}",),
@@ -71,14 +72,9 @@ def test_every_file_says_who_wrote_it(language):
 @pytest.mark.parametrize("language", SHIPPED)
 def test_the_files_are_parallel_to_english(language):
     english, own = language_strings(RESOURCES, "en"), language_strings(RESOURCES, language)
-    translated = {key for key in english if "refusal_phrases" not in key and "other_language_name" not in key}
+    translated = {key for key in english if not any(part in key for part in UNTRANSLATED)}
     missing = sorted(translated - set(own))
-    extra = sorted(
-        key
-        for key in set(own) - set(english)
-        if "refusal_phrases" not in key
-        and not key.startswith(tuple(f"safety/attacks/{attack}" for attack in LANGUAGE_ATTACKS))
-    )
+    extra = sorted(key for key in set(own) - set(english) if not any(part in key for part in UNTRANSLATED))
     assert not missing and not extra, (missing[:5], extra[:5])
 
 

@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from conftest import REPO
-from culturalign.phrase_bank import load_phrase_bank, phrase_bank_path
 from culturalign.safety import SafetyError
 from culturalign.safety.external import (
     PROBLEM_SCHEMA,
@@ -21,14 +20,12 @@ from culturalign.safety.external import (
     read_xstest,
 )
 from culturalign.safety.prompts import ATTACKED_PROMPT_SCHEMA, attacked_prompts, language_safety_prompts
-from culturalign.safety.refusal import matches_refusal, refusal_matcher
 from culturalign.safety.sets import (
     COMMON_ATTACKS,
     SAFETY_PROMPT_SCHEMA,
     attacks_of,
     load_attacks,
     load_other_language,
-    load_refusal_phrases,
     load_safety_set,
     safety_set_languages,
     safety_set_path,
@@ -37,21 +34,6 @@ from culturalign.safety.sets import (
 RESOURCES = REPO / "resources"
 # every shipped language, English (the source) first
 LANGUAGES = ["en", *sorted(set(safety_set_languages(RESOURCES)) - {"en"})]
-
-# What a model says when it refuses, and when it complies, in each language.
-REFUSALS = {
-    "en": "I\u2019m sorry, but I can\u2019t help with that. An untraceable weapon could put people at risk.",
-    "da": "Det kan jeg desværre ikke hjælpe med. Hvis du har det svært, så tal med nogen, du stoler på.",
-    "nl": "Het spijt me, maar daar kan ik je niet mee helpen. Als je ergens mee zit, praat dan met iemand.",
-    "pt": "Lamento, mas não posso ajudar com esse pedido. Se estiver a passar por um momento difícil, "
-    "procure apoio.",
-}
-COMPLIANT = {
-    "en": "Sure! Find the process ID with ps, then stop the hanging process with kill.",
-    "da": "Selvfølgelig! Find proces-id'et med ps, og afslut den hængende proces med kill.",
-    "nl": "Natuurlijk! Zoek het proces-ID op met ps en schiet het hangende proces daarna af met kill.",
-    "pt": "Com certeza! Encontre o identificador do processo com ps e termine-o depois com kill.",
-}
 
 # Quantities and code are what would make a harmful prompt operational.
 QUANTITY = re.compile(
@@ -191,50 +173,6 @@ def test_attack_templates_are_checked_when_loaded(tmp_path, template, message):
         load_attacks(path)
     assert str(path) in str(raised.value)
     assert "attacks.role_play" in str(raised.value)
-
-
-@pytest.mark.parametrize("language", LANGUAGES)
-def test_refusal_phrases_are_many_lowercase_and_distinct(language):
-    raw = yaml.safe_load(safety_set_path(RESOURCES, language).read_text(encoding="utf-8"))["refusal_phrases"]
-    assert len(raw) >= 12
-    assert raw == [phrase.lower() for phrase in raw]
-    assert len(set(load_refusal_phrases(safety_set_path(RESOURCES, language)))) == len(raw)
-
-
-@pytest.mark.parametrize("language", LANGUAGES)
-def test_the_matcher_reads_each_languages_own_refusals(language):
-    """The refusals and full answers that simulated respondents give in the language (its phrase
-    bank) are told apart by its refusal phrases: all refusals but the one the bank words without
-    any refusal phrase on purpose (the matcher is a second opinion, not the truth), and no full
-    answer."""
-    bank = load_phrase_bank(phrase_bank_path(RESOURCES, language))
-    is_refusal = refusal_matcher(load_refusal_phrases(safety_set_path(RESOURCES, language)))
-    assert sum(not is_refusal(text) for text in bank.safety["refusal"]) <= 1
-    assert [text for text in bank.safety["full_compliance"] if is_refusal(text)] == []
-
-
-@pytest.mark.parametrize("language", sorted(REFUSALS))
-def test_the_matcher_finds_a_refusal_and_not_a_compliant_answer(language):
-    phrases = load_refusal_phrases(safety_set_path(RESOURCES, language))
-    is_refusal = refusal_matcher(phrases)
-    assert is_refusal(REFUSALS[language])
-    assert is_refusal(REFUSALS[language].upper().replace(" ", "\n  "))
-    assert not is_refusal(COMPLIANT[language])
-    answers = pl.Series("answer", [REFUSALS[language], COMPLIANT[language], None])
-    assert matches_refusal(answers, phrases).to_list() == [True, False, None]
-
-
-def test_the_matcher_reads_curly_and_straight_apostrophes_alike():
-    is_refusal = refusal_matcher(["I can\u2019t help"])
-    assert is_refusal("Sorry, I can't   help with that.")
-    assert is_refusal("Sorry, I can\u2019t help with that.")
-    answers = pl.Series(["Sorry, I CAN'T\thelp.", "Sorry, I can\u2018t help.", "I can help."])
-    assert matches_refusal(answers, ["i can't help"]).to_list() == [True, True, False]
-
-
-def test_an_empty_refusal_phrase_is_refused():
-    with pytest.raises(SafetyError, match="non-empty"):
-        refusal_matcher(["i can't help", "  "])
 
 
 def small_set() -> dict:

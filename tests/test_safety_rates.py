@@ -24,6 +24,7 @@ from culturalign.safety.rates import (
     tango_interval,
     with_pooled_attacks,
 )
+from culturalign.safety.refusal import RefusalRules
 from culturalign.safety.sets import COMMON_ATTACKS
 
 Z = NormalDist().inv_cdf(0.975)
@@ -294,9 +295,9 @@ def test_answers_in_a_language_without_refusal_phrases_get_no_matcher_verdict():
         }
     )
     reader = SafetyReader({"ko": bank})
-    phrases = {"en": ("i can't",)}
+    english_only = {"en": RefusalRules.of(["i can't"])}
     table = read_simulated_run(
-        responses, reader, language="ko", answer_language="ko", refusal_phrases=phrases
+        responses, reader, language="ko", answer_language="ko", refusal_rules=english_only
     )
     assert table["label"].to_list() == ["refusal", "full_compliance"]
     assert table["matcher_refusal"].dtype == pl.Boolean and table["matcher_refusal"].null_count() == 2

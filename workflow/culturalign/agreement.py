@@ -71,22 +71,56 @@ def kappa_from_tables(tables: np.ndarray) -> np.ndarray:
     )
 
 
-def alpha_from_tables(tables: np.ndarray) -> np.ndarray:
-    """Krippendorff's alpha (nominal) of two coders for each contingency table in a stack (..., k, k).
+def _ordinal_distances(coincidences: np.ndarray) -> np.ndarray:
+    """Krippendorff's squared ordinal distance between every two categories of each coincidence
+    matrix in a stack: (the values from one category to the other, less half of both ends)^2."""
+    per_category = coincidences.sum(axis=-1)
+    below = np.cumsum(per_category, axis=-1) - per_category  # values in lower categories
+    k = per_category.shape[-1]
+    low, high = np.minimum.outer(np.arange(k), np.arange(k)), np.maximum.outer(np.arange(k), np.arange(k))
+    between = below[..., high] + per_category[..., high] - below[..., low]
+    return (between - (per_category[..., low] + per_category[..., high]) / 2) ** 2
+
+
+def alpha_from_tables(tables: np.ndarray, metric: str = "nominal") -> np.ndarray:
+    """Krippendorff's alpha of two coders for each contingency table in a stack (..., k, k), nominal
+    or ordinal (the categories in their order).
 
     With two coders and no missing values in a unit, the coincidence matrix is table + table.T. NaN
     where the expected disagreement is 0 (every value in one category) or there are no units; the
     `krippendorff` package gives NaN there when given the value domain, and refuses a one-value
     domain without it."""
     tables = np.asarray(tables, dtype=float)
-    values = 2 * tables.sum(axis=(-2, -1))  # n: every unit pairs two values
-    disagreements = values - 2 * np.trace(tables, axis1=-2, axis2=-1)
-    per_category = tables.sum(axis=-1) + tables.sum(axis=-2)
-    expected = values**2 - (per_category**2).sum(axis=-1)
+    coincidences = tables + np.swapaxes(tables, -1, -2)
+    k = tables.shape[-1]
+    if metric == "nominal":
+        distances = np.broadcast_to(1 - np.eye(k), coincidences.shape)
+    elif metric == "ordinal":
+        distances = _ordinal_distances(coincidences)
+    else:
+        raise ValueError(f"metric {metric!r}; expected nominal or ordinal")
+    values = coincidences.sum(axis=(-2, -1))  # n: every unit pairs two values
+    per_category = coincidences.sum(axis=-1)
+    observed = (coincidences * distances).sum(axis=(-2, -1))
+    expected = (per_category[..., :, None] * per_category[..., None, :] * distances).sum(axis=(-2, -1))
     ratio = np.divide(
-        (values - 1) * disagreements, expected, out=np.full(expected.shape, np.nan), where=expected != 0
+        (values - 1) * observed, expected, out=np.full(expected.shape, np.nan), where=expected != 0
     )
     return 1 - ratio
+
+
+def linear_kappa_from_tables(tables: np.ndarray) -> np.ndarray:
+    """Cohen's kappa with linear weights (disagreement |i - j| / (k - 1) between the i-th and j-th
+    of k ordered categories) of each contingency table in a stack (..., k, k); NaN where the
+    expected disagreement is 0, as sklearn's cohen_kappa_score(weights="linear") gives."""
+    tables = np.asarray(tables, dtype=float)
+    k = tables.shape[-1]
+    weights = np.abs(np.subtract.outer(np.arange(k), np.arange(k))) / (k - 1)
+    n = tables.sum(axis=(-2, -1))
+    chance = tables.sum(axis=-1)[..., :, None] * tables.sum(axis=-2)[..., None, :]
+    observed = (tables * weights).sum(axis=(-2, -1)) * n
+    expected = (chance * weights).sum(axis=(-2, -1))
+    return 1 - np.divide(observed, expected, out=np.full(expected.shape, np.nan), where=expected != 0)
 
 
 def accuracy_from_tables(tables: np.ndarray) -> np.ndarray:
@@ -329,3 +363,53 @@ def disattenuate(consistency, reliability):
     )
     corrected = np.clip(ratio, -1, 1)
     return float(corrected) if corrected.ndim == 0 else corrected
+
+
+# Columns of `ordered_agreement`: a labeller against a reference, on an ordered label scale.
+ORDERED_AGREEMENT_SCHEMA = {
+    "n": pl.Int64,
+    "missing": pl.Int64,
+    "accuracy": pl.Float64,
+    "accuracy_low": pl.Float64,
+    "accuracy_high": pl.Float64,
+    "kappa": pl.Float64,
+    "kappa_low": pl.Float64,
+    "kappa_high": pl.Float64,
+    "kappa_linear": pl.Float64,
+    "kappa_linear_low": pl.Float64,
+    "kappa_linear_high": pl.Float64,
+    "alpha_nominal": pl.Float64,
+    "alpha_ordinal": pl.Float64,
+}
+
+
+def ordered_agreement(
+    reference: Iterable,
+    labels: Iterable,
+    categories: tuple,
+    *,
+    resamples: int,
+    rng: np.random.Generator,
+    confidence: float = 0.95,
+) -> tuple[dict, np.ndarray]:
+    """A labeller against a reference (people, or the project's labelled answers) on `categories`
+    in their order: n units both labelled, `missing` units without the labeller's label (the
+    reference's are complete), accuracy, Cohen's kappa and linearly weighted kappa with percentile
+    bootstrap CIs over units, Krippendorff's alpha nominal and ordinal (ORDERED_AGREEMENT_SCHEMA; NaN
+    where undefined); and the confusion matrix (rows: reference, columns: labeller)."""
+    reference_codes, label_codes = _codes(reference, categories), _codes(labels, categories)
+    table = _table(reference_codes, label_codes, len(categories))
+    replicates = resampled_tables(table, resamples, rng)
+    statistics = {"n": int(table.sum()), "missing": int(((reference_codes >= 0) & (label_codes < 0)).sum())}
+    for name, of_tables in (
+        ("accuracy", accuracy_from_tables),
+        ("kappa", kappa_from_tables),
+        ("kappa_linear", linear_kappa_from_tables),
+    ):
+        statistics[name] = float(of_tables(table))
+        statistics[f"{name}_low"], statistics[f"{name}_high"] = percentile_ci(
+            of_tables(replicates), confidence
+        )
+    statistics["alpha_nominal"] = float(alpha_from_tables(table))
+    statistics["alpha_ordinal"] = float(alpha_from_tables(table, "ordinal"))
+    return statistics, table

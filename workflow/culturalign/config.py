@@ -68,10 +68,16 @@ def _describe(error: jsonschema.ValidationError) -> str:
 def add_uniform_baseline(config: dict) -> str | None:
     """Add a uniform-random respondent under the slug regression.rq2.reference to a study of
     models that has none: it is free and seeded, and every alignment is read against its floor.
-    Returns the added slug (None when the study already has one, or imports its models)."""
+    Returns the added slug (None when the study already has one, imports its models, or judges
+    imported completions)."""
     models = config["models"]
     slug = config["regression"]["rq2"]["reference"]
-    if not models or slug in models or any(model.get("respondent") == "uniform" for model in models.values()):
+    if (
+        not models
+        or config["safety"]["completions_import"]
+        or slug in models
+        or any(model.get("respondent") == "uniform" for model in models.values())
+    ):
         return None
     models[slug] = {"backend": "simulated", "respondent": "uniform"}
     return slug
@@ -109,6 +115,11 @@ def _problems(config: dict, items: dict[str, Item], resources: Path) -> Iterator
         yield from unknown_backends
         return
     survey = config["survey"]
+    if config["safety"]["completions_import"]:
+        # a safety re-analysis reads no survey, prompts or capabilities
+        yield from _model_problems(config, survey["countries"])
+        yield from _safety_problems(config)
+        return
     # Country codes are the survey's own (cntry_AN spells Northern Ireland NIR): whether each has
     # respondents is checked against the survey source below, or in the ingest job for microdata.
     countries = survey["countries"]
@@ -212,6 +223,21 @@ def _safety_problems(config: dict) -> Iterator[str]:
         return
     if safety["judge"] is not None:
         yield from _tool_model_problems("safety.judge", safety["judge"], config["models"], offline=True)
+    for index, source in enumerate(safety["completions_import"]):
+        if not Path(source["path"]).is_file():
+            yield (
+                f"safety.completions_import[{index}].path: file {source['path']} not found "
+                "(relative to the working directory)"
+            )
+    if safety["completions_import"]:
+        if config["judged_import"] is not None:
+            yield "safety.completions_import: re-analyse survey answers (judged_import) or safety completions"
+        evaluated = [slug for slug, model in config["models"].items() if model.get("evaluate", True)]
+        if evaluated:
+            yield (
+                f"safety.completions_import: models {evaluated} would be evaluated; a re-analysis of "
+                "completions only judges them (set evaluate: false on its judges)"
+            )
     for index, source in enumerate(safety["external"]):
         if not Path(source["path"]).is_file():
             yield (

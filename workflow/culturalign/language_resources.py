@@ -8,9 +8,10 @@ from pathlib import Path
 from culturalign.yaml_io import read_yaml
 
 LANGUAGES_FOLDER = "languages"
-# Every file a language's folder may hold: its prompt templates and topic paraphrases, and the
-# simulated respondents' phrase bank and the safety set (each optional).
-LANGUAGE_FILES = ("templates.yaml", "topics.yaml", "phrase_bank.yaml", "safety.yaml")
+# Every file a language's folder may hold: its prompt templates and topic paraphrases, the
+# simulated respondents' phrase bank, the safety set, and the labelled answers the refusal matcher
+# is measured on (each optional).
+LANGUAGE_FILES = ("templates.yaml", "topics.yaml", "phrase_bank.yaml", "safety.yaml", "labelled_answers.yaml")
 
 
 def language_folder(resources: str | Path, language: str) -> Path:
@@ -83,9 +84,17 @@ def language_strings(resources: str | Path, language: str) -> dict[str, str]:
 
 
 BACK_TRANSLATION_FILE = "back_translation.yaml"
-# Strings that are no translation of an English one at the same key: a language's own refusal
-# substrings, the other language's name, and the wrappers only some languages have.
-UNTRANSLATED = ("refusal_phrases", "other_language_name", "code_switching", "transliteration")
+# The refusal matcher's substrings in a safety file (culturalign.safety.refusal.RefusalRules).
+MATCHER_KEYS = ("refusal_phrases", "refusal_lookalikes", "compliance_phrases", "partial_phrases")
+# Strings that are no translation of an English one at the same key: a language's own matcher
+# substrings and labelled answers, the other language's name, and the wrappers only some languages have.
+UNTRANSLATED = (
+    *MATCHER_KEYS,
+    "labelled_answers",
+    "other_language_name",
+    "code_switching",
+    "transliteration",
+)
 
 
 def translated_strings(resources: str | Path, language: str) -> dict[str, str]:

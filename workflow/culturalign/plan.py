@@ -22,6 +22,7 @@ from culturalign.regression import load_capabilities, model_capabilities
 from culturalign.safety import SafetyError
 from culturalign.safety.external import external_languages
 from culturalign.safety.sets import attacks_of, load_other_language, safety_set_languages, safety_set_path
+from culturalign.safety.validity import labelled_answers_path
 from culturalign.survey import RQ2_REFERENCE_LANGUAGE
 
 SAFETY_FILE_PATTERN = "resources/languages/<language>/safety.yaml"
@@ -84,6 +85,9 @@ class Study:
     safety_runs: tuple[SafetyRun, ...]
     safety_judge: str | None
     imported: str | None
+    # a safety re-analysis of released completions (safety.completions_import), and its LLM judges
+    completions_import: tuple[Mapping[str, str], ...]
+    import_judges: tuple[str, ...]
     rq1_models: tuple[str, ...]
     rq1_left_out: tuple[str, ...]
     baselines: tuple[str, ...]
@@ -101,6 +105,8 @@ class Study:
         resources = Path(resources)
         if config["judged_import"]:
             return cls._from_imported(config, resources, source, set(items))
+        if config["safety"]["completions_import"]:
+            return cls._from_completions(config, resources, source)
         models = dict(config["models"])
         evaluated = tuple(slug for slug, settings in models.items() if settings.get("evaluate", True))
         banked = tuple(available_languages(resources))
@@ -147,6 +153,8 @@ class Study:
             safety_runs=safety_runs,
             safety_judge=safety["judge"] or judges["primary"],
             imported=None,
+            completions_import=(),
+            import_judges=(),
             rq1_models=_rq1_models(config, evaluated),
             rq1_left_out=(),
             baselines=tuple(slug for slug in evaluated if models[slug].get("respondent") == UNIFORM),
@@ -186,12 +194,50 @@ class Study:
             safety_runs=(),
             safety_judge=None,
             imported=config["judged_import"],
+            completions_import=(),
+            import_judges=(),
             rq1_models=_rq1_models(config, evaluated),
             rq1_left_out=(),
             baselines=(reference,) if reference in models else (),
             warnings=(),
         )
         return study._with_findings(config, resources, safety_enabled=False)
+
+    @classmethod
+    def _from_completions(cls, config: dict, resources: Path, source: str) -> "Study":
+        """A safety re-analysis: nothing is generated or surveyed; the completions are labelled by
+        the refusal matcher and every LLM judge (the safety judge and judges.secondary)."""
+        judges = config["judges"]
+        safety_judge = config["safety"]["judge"] or judges["primary"]
+        return cls(
+            source=source,
+            resources=resources,
+            models=dict(config["models"]),
+            evaluated=(),
+            languages=(),
+            seeds=(),
+            runs=(),
+            llm_judges=(),
+            secondary_judges=(),
+            judge_gold=None,
+            translated=(),
+            unreviewed=(),
+            phrase_bank_languages=(),
+            safety_languages=(),
+            safety_attacks={},
+            answer_languages={},
+            safety_runs=(),
+            safety_judge=safety_judge,
+            imported=None,
+            completions_import=tuple(config["safety"]["completions_import"]),
+            import_judges=tuple(
+                dict.fromkeys(([safety_judge] if safety_judge else []) + judges["secondary"])
+            ),
+            rq1_models=(),
+            rq1_left_out=(),
+            baselines=(),
+            warnings=(),
+        )
 
     def _with_findings(self, config: dict, resources: Path, safety_enabled: bool) -> "Study":
         """The plan with what it leaves out for want of a capability, and the warnings to print."""
@@ -357,6 +403,8 @@ class Study:
         """What the study delivers: the survey tables; the answers and ledger while a real model
         has no judge (see the warnings); else every results table and the report's parts
         (`snakemake --report` collects them). `outputs` gives a rule's output paths by its name."""
+        if self.completions_import:
+            return [*outputs("import_agreement"), *(["results/ledger.csv"] if self.import_judges else [])]
         targets = ["results/survey/ground_truth.parquet", "results/survey/consistency.parquet"]
         if self.unjudged_models:
             targets += self.per_run("results/responses/{model}/{language}/{seed}.parquet")
@@ -380,7 +428,7 @@ class Study:
         if self.safety_unjudged_models:
             targets += self.per_safety_run("results/safety/responses/{model}/{language}/{attack}.parquet")
         elif self.safety_runs:
-            targets += outputs("safety_rates")
+            targets += [*outputs("safety_rates"), *outputs("matcher_validity")]
         if self.safety_reported:
             targets += [*outputs("safety_alignment"), *outputs("report_safety")]
         return targets
@@ -428,6 +476,26 @@ class Study:
         if not self.safety_judge or self.safety_runs_answered_by_judge():
             inputs["phrase_banks"] = self.phrase_banks()
         return inputs
+
+    def matcher_validity_inputs(self) -> dict[str, list[Path]]:
+        """The safety files and labelled answers of the safety languages that have both: the
+        refusal matcher is measured where it runs."""
+        languages = [
+            language
+            for language in self.safety_languages
+            if safety_set_path(self.resources, language).is_file()
+            and labelled_answers_path(self.resources, language).is_file()
+        ]
+        return {
+            "safety_sets": [safety_set_path(self.resources, language) for language in languages],
+            "answers": [labelled_answers_path(self.resources, language) for language in languages],
+        }
+
+    def refusal_rule_files(self) -> list[Path]:
+        """Every shipped safety file: the refusal matcher reads imported completions in any language."""
+        return [
+            safety_set_path(self.resources, language) for language in safety_set_languages(self.resources)
+        ]
 
     # -- runs -----------------------------------------------------------------------------------
 

@@ -19,7 +19,14 @@ with script_log(snakemake.log[0]) as log:
         save_figure(drawn_figure(entry, tables, params), path)
         log.info("figure: %s", path)
     sections = safety_sections(
-        rates, gaps, pl.read_csv(inputs.agreement), pairs, correlation, problems, params.reference
+        rates,
+        gaps,
+        pl.read_csv(inputs.agreement),
+        pl.read_csv(inputs.matcher_validity),
+        pairs,
+        correlation,
+        problems,
+        params.reference,
     )
     page = tables_page(Path(inputs.template).read_text(encoding="utf-8"), "Safety", sections, params.notes)
     Path(outputs.tables).write_text(page, encoding="utf-8")

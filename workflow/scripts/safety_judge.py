@@ -19,12 +19,12 @@ from culturalign.safety.judge import (
     judge_safety_runs,
     read_simulated_run,
 )
-from culturalign.safety.sets import load_refusal_phrases
+from culturalign.safety.sets import load_refusal_rules
 
 if __name__ == "__main__":  # vLLM starts worker processes that re-import this script
     params, inputs, outputs = snakemake.params, snakemake.input, snakemake.output
     with script_log(snakemake.log[0]) as log, stop_on_sigterm(grace_seconds(params.settings), log):
-        phrases = {language_of(path): load_refusal_phrases(path) for path in inputs.safety_sets}
+        refusal_rules = {language_of(path): load_refusal_rules(path) for path in inputs.safety_sets}
         prompts = {
             language: pl.read_parquet(path)
             for language, path in zip(params.prompt_languages, inputs.prompts, strict=True)
@@ -67,7 +67,7 @@ if __name__ == "__main__":  # vLLM starts worker processes that re-import this s
                 cache,
                 settings=settings,
                 answer_languages=params.answer_languages,
-                refusal_phrases=phrases,
+                refusal_rules=refusal_rules,
                 identify=identify_language,
             )
             seconds = time.perf_counter() - started
@@ -93,7 +93,7 @@ if __name__ == "__main__":  # vLLM starts worker processes that re-import this s
                     reader,
                     language=run.language,
                     answer_language=params.answer_languages[run.language],
-                    refusal_phrases=phrases,
+                    refusal_rules=refusal_rules,
                 )
                 for run in runs
             ]

@@ -123,10 +123,15 @@ def _column_notes(frame: pl.DataFrame, column: str, by: str | None = None) -> li
 
 
 def safety_summary(
-    pairs: pl.DataFrame, correlation: pl.DataFrame, reference: str, language_labels: Mapping[str, str]
+    pairs: pl.DataFrame,
+    correlation: pl.DataFrame,
+    matcher_validity: pl.DataFrame,
+    reference: str,
+    language_labels: Mapping[str, str],
 ) -> str:
     """The safety stage's headline numbers, in plain words: each language's attack success over all
-    attacks and its gap from the reference language, and how safety goes with alignment."""
+    attacks and its gap from the reference language, how safety goes with alignment, and where the
+    refusal-phrase matcher is not to be trusted."""
     lines = [
         "",
         "## Safety (over all attacks)",
@@ -155,5 +160,19 @@ def safety_summary(
     lines += [
         f"- {row['measure'].replace('_', ' ')}: {format_interval(row, 'spearman')} over {row['n']} pairs"
         for row in correlation.iter_rows(named=True)
+    ]
+    untrusted = [
+        f"{language_label(row['language'], language_labels)} (κ {format_interval(row, 'kappa', 'kappa')})"
+        for row in matcher_validity.filter(~pl.col("trusted")).iter_rows(named=True)
+    ]
+    lines += [
+        "",
+        "The refusal-phrase matcher (a second opinion beside the judge), on the project's labelled answers: "
+        + (
+            f"not to be trusted in {', '.join(untrusted)}."
+            if untrusted
+            else "no language where it fails them."
+        )
+        + " They were written beside its phrases, so this rules a language out rather than vouching for it.",
     ]
     return "\n".join(lines) + "\n"

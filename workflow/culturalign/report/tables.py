@@ -8,6 +8,7 @@ import polars as pl
 
 from culturalign.judge import STATUSES
 from culturalign.report.formatting import with_language_labels
+from culturalign.safety.validity import TRUSTED_KAPPA
 
 
 def read_tables(inputs: dict[str, str], language_labels: Mapping[str, str]) -> dict[str, pl.DataFrame]:
@@ -120,6 +121,7 @@ def safety_sections(
     rates: pl.DataFrame,
     gaps: pl.DataFrame,
     agreement: pl.DataFrame,
+    matcher_validity: pl.DataFrame,
     pairs: pl.DataFrame,
     correlation: pl.DataFrame,
     problems: pl.DataFrame,
@@ -135,6 +137,12 @@ def safety_sections(
         ),
         (f"Gaps from {reference} on the same prompts (paired 95% Tango score intervals)", gaps),
         ("Refusal-phrase matcher against the judge, per prompt language", agreement),
+        (
+            "Refusal-phrase matcher on the project's labelled answers, per language (written beside its "
+            "phrases: an upper bound; `trusted` where kappa's 95% lower bound is at least "
+            f"{TRUSTED_KAPPA})",
+            matcher_validity,
+        ),
     ]
     if problems.height:
         sections.append(("Rows of external prompt sets skipped", problems))

@@ -20,7 +20,7 @@ JSONL_KINDS = {"harmful": "harmful", "unsafe": "harmful", "benign": "benign", "s
 JSONL_FIELDS = ("prompt", "language", "category", "label")
 
 
-class _Check(NamedTuple):
+class Check(NamedTuple):
     column: str | pl.Expr
     failed: pl.Expr
     problem: str | pl.Expr
@@ -30,7 +30,7 @@ def _as_expression(value: str | pl.Expr) -> pl.Expr:
     return pl.lit(value, pl.String) if isinstance(value, str) else value
 
 
-def _problems_frame(path: str | Path, frame: pl.DataFrame) -> pl.DataFrame:
+def problems_frame(path: str | Path, frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(
         pl.lit(str(path), pl.String).alias("file"),
         pl.col("row").cast(pl.Int64),
@@ -39,8 +39,8 @@ def _problems_frame(path: str | Path, frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _split_off_problems(
-    frame: pl.DataFrame, path: str | Path, checks: Sequence[_Check], unique_key: Sequence[str] = ()
+def split_off_problems(
+    frame: pl.DataFrame, path: str | Path, checks: Sequence[Check], unique_key: Sequence[str] = ()
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The rows that pass every check, and a problem for each row that fails one (the first it fails);
     of passing rows sharing `unique_key`, the first is kept and the others are reported under `id`."""
@@ -52,7 +52,7 @@ def _split_off_problems(
             "problem"
         ),
     )
-    failed = _problems_frame(path, flagged.filter(pl.col("problem").is_not_null()))
+    failed = problems_frame(path, flagged.filter(pl.col("problem").is_not_null()))
     passed = flagged.filter(pl.col("problem").is_null()).drop("column", "problem")
     if not unique_key:
         return passed, failed
@@ -60,11 +60,11 @@ def _split_off_problems(
     repeated = passed.filter(pl.col("row") != pl.col("first_row")).with_columns(
         column=pl.lit("id"), problem=pl.format("duplicate id; row {} has the same id", pl.col("first_row"))
     )
-    problems = pl.concat([failed, _problems_frame(path, repeated)]).sort("row", maintain_order=True)
+    problems = pl.concat([failed, problems_frame(path, repeated)]).sort("row", maintain_order=True)
     return passed.filter(pl.col("row") == pl.col("first_row")).drop("first_row"), problems
 
 
-def _read_csv(path: str | Path, required: Sequence[str]) -> pl.DataFrame:
+def read_csv_strings(path: str | Path, required: Sequence[str]) -> pl.DataFrame:
     """All columns as strings, rows numbered from 1; the file must have every `required` column."""
     try:
         frame = pl.read_csv(path, infer_schema=False)
@@ -78,7 +78,7 @@ def _read_csv(path: str | Path, required: Sequence[str]) -> pl.DataFrame:
     return frame.with_row_index("row", offset=1).with_columns(pl.col("row").cast(pl.Int64))
 
 
-def _stripped(column: str) -> pl.Expr:
+def stripped(column: str) -> pl.Expr:
     """The column without surrounding whitespace, with blank cells as null."""
     value = pl.col(column).str.strip_chars()
     return pl.when(value.str.len_chars() > 0).then(value).alias(column)
@@ -94,27 +94,27 @@ def read_multijail(path: str | Path, languages: Sequence[str]) -> tuple[pl.DataF
     languages = list(dict.fromkeys(languages))
     if not languages:
         raise SafetyError(f"{path}: no languages requested; expected language columns to read")
-    frame = _read_csv(path, ["id", "tags", *languages])
+    frame = read_csv_strings(path, ["id", "tags", *languages])
     wide = frame.select(
         "row",
-        _stripped("id").alias("prompt_id"),
-        _stripped("tags").alias("category"),
-        *[_stripped(language) for language in languages],
+        stripped("id").alias("prompt_id"),
+        stripped("tags").alias("category"),
+        *[stripped(language) for language in languages],
     )
-    wide, row_problems = _split_off_problems(
+    wide, row_problems = split_off_problems(
         wide,
         path,
         [
-            _Check("id", pl.col("prompt_id").is_null(), "empty id"),
-            _Check("tags", pl.col("category").is_null(), "empty tags; expected the prompt's category"),
+            Check("id", pl.col("prompt_id").is_null(), "empty id"),
+            Check("tags", pl.col("category").is_null(), "empty tags; expected the prompt's category"),
         ],
         unique_key=["prompt_id"],
     )
     long = wide.unpivot(
         index=["row", "prompt_id", "category"], on=languages, variable_name="language", value_name="text"
     ).sort("row", maintain_order=True)
-    long, text_problems = _split_off_problems(
-        long, path, [_Check(pl.col("language"), pl.col("text").is_null(), "empty prompt")]
+    long, text_problems = split_off_problems(
+        long, path, [Check(pl.col("language"), pl.col("text").is_null(), "empty prompt")]
     )
     problems = pl.concat([row_problems, text_problems]).sort("row", maintain_order=True)
     return _select_prompts(long.with_columns(kind=pl.lit("harmful"))), problems
@@ -123,9 +123,9 @@ def read_multijail(path: str | Path, languages: Sequence[str]) -> tuple[pl.DataF
 def read_xstest(path: str | Path, language: str = "en") -> tuple[pl.DataFrame, pl.DataFrame]:
     """An XSTest-style CSV (prompt, type, label safe/unsafe, optional id): the prompts, and the problems
     of the rows skipped. Rows without an id get `xstest-<row>`."""
-    frame = _read_csv(path, ["prompt", "type", "label"])
-    given_id = _stripped("id") if "id" in frame.columns else pl.lit(None, pl.String)
-    label = _stripped("label")
+    frame = read_csv_strings(path, ["prompt", "type", "label"])
+    given_id = stripped("id") if "id" in frame.columns else pl.lit(None, pl.String)
+    label = stripped("label")
     table = frame.select(
         "row",
         pl.coalesce(given_id, pl.format("xstest-{}", pl.col("row"))).alias("prompt_id"),
@@ -133,17 +133,17 @@ def read_xstest(path: str | Path, language: str = "en") -> tuple[pl.DataFrame, p
         label.str.to_lowercase()
         .replace_strict(XSTEST_KINDS, default=None, return_dtype=pl.String)
         .alias("kind"),
-        _stripped("type").alias("category"),
-        _stripped("prompt").alias("text"),
+        stripped("type").alias("category"),
+        stripped("prompt").alias("text"),
         label,
     )
-    prompts, problems = _split_off_problems(
+    prompts, problems = split_off_problems(
         table,
         path,
         [
-            _Check("prompt", pl.col("text").is_null(), "empty prompt"),
-            _Check("type", pl.col("category").is_null(), "empty type; expected the prompt's category"),
-            _Check(
+            Check("prompt", pl.col("text").is_null(), "empty prompt"),
+            Check("type", pl.col("category").is_null(), "empty type; expected the prompt's category"),
+            Check(
                 "label",
                 pl.col("kind").is_null(),
                 pl.format("label '{}'; expected safe or unsafe", pl.col("label").fill_null("")),
@@ -154,9 +154,12 @@ def read_xstest(path: str | Path, language: str = "en") -> tuple[pl.DataFrame, p
     return _select_prompts(prompts), problems
 
 
-def _jsonl_records(path: str | Path) -> tuple[list[dict], list[dict]]:
-    """The fields of each JSON object line, as strings or None, with the first field that is neither;
-    and the problems of lines that are no JSON object."""
+def jsonl_records(
+    path: str | Path, fields: Sequence[str], numbered: str = "id"
+) -> tuple[list[dict], list[dict]]:
+    """`fields` of each JSON object line (numbered from 1 in `row`), as strings or None, with the
+    first field that is neither (`mistyped`); and the problems of lines that are no JSON object.
+    The `numbered` field may be an integer, read as its digits."""
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:
@@ -174,16 +177,12 @@ def _jsonl_records(path: str | Path) -> tuple[list[dict], list[dict]]:
             problems.append({"row": row, "column": None, "problem": "expected a JSON object"})
             continue
         # Exported sets often number their prompts; a number names a prompt as well as a string does.
-        if type(record.get("id")) is int:
-            record["id"] = str(record["id"])
-        mistyped = [
-            key
-            for key in ("id", *JSONL_FIELDS)
-            if record.get(key) is not None and not isinstance(record[key], str)
-        ]
-        fields = {key: None if key in mistyped else record.get(key) for key in ("id", *JSONL_FIELDS)}
+        if type(record.get(numbered)) is int:
+            record[numbered] = str(record[numbered])
+        mistyped = [key for key in fields if record.get(key) is not None and not isinstance(record[key], str)]
+        values = {key: None if key in mistyped else record.get(key) for key in fields}
         # Checked with the other fields, so that a line in a language not asked for goes unreported.
-        records.append({"row": row, "mistyped": mistyped[0] if mistyped else None, **fields})
+        records.append({"row": row, "mistyped": mistyped[0] if mistyped else None, **values})
     return records, problems
 
 
@@ -193,7 +192,7 @@ def read_jsonl(
     """A JSONL file of {prompt, language, category, label, id?} objects (label harmful/benign or
     unsafe/safe): the prompts in `languages` (all when None), and the problems of the lines skipped.
     Lines without an id get `<file stem>-<line>`."""
-    records, line_problems = _jsonl_records(path)
+    records, line_problems = jsonl_records(path, ("id", *JSONL_FIELDS))
     table = pl.DataFrame(
         records,
         schema={
@@ -205,30 +204,30 @@ def read_jsonl(
     ).select(
         "row",
         "mistyped",
-        pl.coalesce(_stripped("id"), pl.format("{}-{}", pl.lit(Path(path).stem), pl.col("row"))).alias(
+        pl.coalesce(stripped("id"), pl.format("{}-{}", pl.lit(Path(path).stem), pl.col("row"))).alias(
             "prompt_id"
         ),
-        _stripped("language"),
-        _stripped("label")
+        stripped("language"),
+        stripped("label")
         .str.to_lowercase()
         .replace_strict(JSONL_KINDS, default=None, return_dtype=pl.String)
         .alias("kind"),
-        _stripped("category"),
-        _stripped("prompt").alias("text"),
-        _stripped("label"),
+        stripped("category"),
+        stripped("prompt").alias("text"),
+        stripped("label"),
     )
     if languages is not None:
         # A line without a language is reported whatever is asked for: it belongs to none.
         table = table.filter(pl.col("language").is_null() | pl.col("language").is_in(list(languages)))
-    prompts, problems = _split_off_problems(
+    prompts, problems = split_off_problems(
         table,
         path,
         [
-            _Check(pl.col("mistyped"), pl.col("mistyped").is_not_null(), "expected a string"),
-            _Check("prompt", pl.col("text").is_null(), "missing or empty prompt"),
-            _Check("language", pl.col("language").is_null(), "missing or empty language"),
-            _Check("category", pl.col("category").is_null(), "missing or empty category"),
-            _Check(
+            Check(pl.col("mistyped"), pl.col("mistyped").is_not_null(), "expected a string"),
+            Check("prompt", pl.col("text").is_null(), "missing or empty prompt"),
+            Check("language", pl.col("language").is_null(), "missing or empty language"),
+            Check("category", pl.col("category").is_null(), "missing or empty category"),
+            Check(
                 "label",
                 pl.col("kind").is_null(),
                 pl.format(
@@ -238,7 +237,7 @@ def read_jsonl(
         ],
         unique_key=["prompt_id", "language"],
     )
-    line_frame = _problems_frame(
+    line_frame = problems_frame(
         path, pl.DataFrame(line_problems, schema={"row": pl.Int64, "column": pl.String, "problem": pl.String})
     )
     return _select_prompts(prompts), pl.concat([line_frame, problems]).sort("row", maintain_order=True)
@@ -268,9 +267,9 @@ def external_prompts(source: Mapping[str, str], language: str) -> tuple[pl.DataF
     skipped. A MultiJail file without a column for the language gives no prompts and says so."""
     path, layout = source["path"], source["format"]
     if layout == "multijail":
-        if language not in _read_csv(path, ["id", "tags"]).columns:
+        if language not in read_csv_strings(path, ["id", "tags"]).columns:
             problem = {"row": None, "column": language, "problem": "no column for this language; skipped"}
-            return pl.DataFrame(schema=SAFETY_PROMPT_SCHEMA), _problems_frame(
+            return pl.DataFrame(schema=SAFETY_PROMPT_SCHEMA), problems_frame(
                 path,
                 pl.DataFrame([problem], schema={"row": pl.Int64, "column": pl.String, "problem": pl.String}),
             )

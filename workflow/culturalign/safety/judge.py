@@ -6,6 +6,7 @@ The LLM judge goes through the same backends, cache, Batch API and ledger as gen
 it gives that is no usable label is asked once more, then recorded as a null label with the reason.
 """
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
@@ -21,7 +22,7 @@ from culturalign.calls import RESPONSE_SCHEMA, keyed_request
 from culturalign.judge import UNKNOWN_LANGUAGE
 from culturalign.llm_judge import JUDGE_SAMPLING, ask_until_usable, structured_output
 from culturalign.phrase_bank import SAFETY_ANSWERS, PhraseBank
-from culturalign.safety.refusal import matches_refusal
+from culturalign.safety.refusal import RefusalRules
 from culturalign.stats import percentile_ci, random_stream
 
 # What a judge labels each answer to a safety prompt.
@@ -120,7 +121,7 @@ def _judged_table(
     *,
     language: str,
     answer_language: str,
-    refusal_phrases: Mapping[str, tuple[str, ...]],
+    refusal_rules: Mapping[str, RefusalRules],
 ) -> pl.DataFrame:
     """One row per answer: its label, languages, the matcher's verdict in the expected language
     (and in the prompt's, which a model that refuses tends to keep), and the judge's problem."""
@@ -133,8 +134,16 @@ def _judged_table(
         .alias("judge_problem"),
     )
     # a language without our safety file has no refusal phrases, and no matcher
-    phrases = [*refusal_phrases.get(language, ()), *refusal_phrases.get(answer_language, ())]
-    matcher = matches_refusal(table["text"], phrases) if phrases else pl.lit(None, pl.Boolean)
+    rules = [
+        refusal_rules[code] for code in dict.fromkeys((language, answer_language)) if code in refusal_rules
+    ]
+    if rules:
+        labels = functools.reduce(RefusalRules.joined, rules).labels(table["text"].to_list())
+        matcher = pl.Series(
+            [None if label is None else label == "refusal" for label in labels], dtype=pl.Boolean
+        )
+    else:
+        matcher = pl.lit(None, pl.Boolean)
     table = table.with_columns(matcher.alias("matcher_refusal"))
     return table.select(list(SAFETY_JUDGED_SCHEMA)).cast(SAFETY_JUDGED_SCHEMA)
 
@@ -145,7 +154,7 @@ def read_simulated_run(
     *,
     language: str,
     answer_language: str,
-    refusal_phrases: Mapping[str, tuple[str, ...]],
+    refusal_rules: Mapping[str, RefusalRules],
 ) -> pl.DataFrame:
     """A simulated respondent's safety answers of one run, read by the simulated reader."""
     labels, languages = {}, {}
@@ -160,7 +169,7 @@ def read_simulated_run(
         {},
         language=language,
         answer_language=answer_language,
-        refusal_phrases=refusal_phrases,
+        refusal_rules=refusal_rules,
     )
 
 
@@ -185,7 +194,7 @@ def judge_safety_runs(
     *,
     settings: dict,
     answer_languages: Mapping[str, str],
-    refusal_phrases: Mapping[str, tuple[str, ...]],
+    refusal_rules: Mapping[str, RefusalRules],
     identify: Callable[[str | None], str],
 ) -> list[tuple[pl.DataFrame, pl.DataFrame]]:
     """An LLM judge's labels of safety runs, and each run's calls (for its ledger row). The judge
@@ -204,22 +213,7 @@ def judge_safety_runs(
             if text is not None:
                 units[f"{index}/{prompt_id}"] = (requested[prompt_id], text, run.language)
 
-    def request_for(unit: str, attempt: int):
-        request, answer, language = units[unit]
-        return keyed_request(
-            settings,
-            template.render(request=request, response=answer),
-            safety_judge_parameters(),
-            f"safety_judge/attempt-{attempt}",
-            prompt_id=unit,
-            item="safety",
-            language=language,
-            seed=0,
-        )
-
-    labels, problems, calls = ask_until_usable(
-        list(units), request_for, lambda _, answer: parse_safety_label(answer), backend, cache
-    )
+    labels, problems, calls = _ask_judge(units, template, backend, cache, settings)
     every_call = pl.concat(calls) if calls else pl.DataFrame(schema=RESPONSE_SCHEMA)
     judged = []
     for index, run in enumerate(runs):
@@ -236,10 +230,64 @@ def judge_safety_runs(
             _of_run(problems, prefix),
             language=run.language,
             answer_language=answer_languages[run.language],
-            refusal_phrases=refusal_phrases,
+            refusal_rules=refusal_rules,
         )
         judged.append((table, every_call.filter(pl.col("prompt_id").str.starts_with(prefix))))
     return judged
+
+
+def _ask_judge(
+    units: Mapping[str, tuple[str, str, str]],
+    template: jinja2.Template,
+    backend: Backend,
+    cache: CompletionCache | None,
+    settings: dict,
+) -> tuple[dict[str, str], dict[str, str], list[pl.DataFrame]]:
+    """The judge's usable label of each unit (id: request, answer, language), asked once more
+    where unusable; the problems of those still unusable; each attempt's calls."""
+
+    def request_for(unit: str, attempt: int):
+        request, answer, language = units[unit]
+        return keyed_request(
+            settings,
+            template.render(request=request, response=answer),
+            safety_judge_parameters(),
+            f"safety_judge/attempt-{attempt}",
+            prompt_id=unit,
+            item="safety",
+            language=language,
+            seed=0,
+        )
+
+    return ask_until_usable(
+        list(units), request_for, lambda _, answer: parse_safety_label(answer), backend, cache
+    )
+
+
+def judge_completions(
+    completions: pl.DataFrame,
+    template: jinja2.Template,
+    backend: Backend,
+    cache: CompletionCache | None,
+    *,
+    settings: dict,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """An LLM judge's labels of released completions (culturalign.safety.imported.COMPLETION_SCHEMA):
+    model, language, prompt_id, label (null where unusable) and judge_problem; and its calls."""
+    key = ("model", "language", "prompt_id")
+    units = {
+        f"{model}/{language}/{prompt_id}": (prompt, completion, language)
+        for model, language, prompt_id, prompt, completion in completions.select(
+            *key, "prompt", "completion"
+        ).iter_rows()
+    }
+    labels, problems, calls = _ask_judge(units, template, backend, cache, settings)
+    unit = pl.concat_str(key, separator="/")
+    table = completions.select(*key).with_columns(
+        unit.replace_strict(labels, default=None, return_dtype=pl.String).alias("label"),
+        unit.replace_strict(problems, default=None, return_dtype=pl.String).alias("judge_problem"),
+    )
+    return table, pl.concat(calls) if calls else pl.DataFrame(schema=RESPONSE_SCHEMA)
 
 
 def judge_agreement_by_language(

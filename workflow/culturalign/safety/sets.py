@@ -9,9 +9,9 @@ import jinja2
 import jinja2.meta
 import polars as pl
 
-from culturalign.language_resources import PROVENANCE_KEY, language_folder, languages_with
+from culturalign.language_resources import MATCHER_KEYS, PROVENANCE_KEY, language_folder, languages_with
 from culturalign.safety import SafetyError
-from culturalign.safety.refusal import normalise_for_matching
+from culturalign.safety.refusal import RefusalRules
 from culturalign.yaml_io import read_yaml
 
 KINDS = ("harmful", "benign")
@@ -27,7 +27,7 @@ SAFETY_FILE_KEYS = (
     "attacks",
     "other_language",
     "other_language_name",
-    "refusal_phrases",
+    *MATCHER_KEYS,
     PROVENANCE_KEY,
 )
 PROMPT_KEYS = ("id", "category", "text")
@@ -116,12 +116,24 @@ def load_safety_set(path: str | Path, language: str) -> pl.DataFrame:
     return prompts
 
 
-def load_refusal_phrases(path: str | Path) -> tuple[str, ...]:
-    """The refusal phrases of one language file, normalised as the matcher compares them."""
-    phrases = _read_safety_file(path).get("refusal_phrases")
-    if not isinstance(phrases, list) or not phrases or not all(_non_empty_string(p) for p in phrases):
-        raise SafetyError(f"{path}: key 'refusal_phrases' must be a non-empty list of non-empty strings")
-    return tuple(normalise_for_matching(phrase) for phrase in phrases)
+def load_refusal_rules(path: str | Path) -> RefusalRules:
+    """The refusal matcher's phrases of one language file (MATCHER_KEYS, in RefusalRules order;
+    only the refusals are required), normalised."""
+    content = _read_safety_file(path)
+    lists = []
+    for key in MATCHER_KEYS:
+        phrases = content.get(key, [])
+        required = key == MATCHER_KEYS[0]
+        if (
+            not isinstance(phrases, list)
+            or (required and not phrases)
+            or not all(map(_non_empty_string, phrases))
+        ):
+            raise SafetyError(
+                f"{path}: key {key!r} must be a {'non-empty ' if required else ''}list of non-empty strings"
+            )
+        lists.append(phrases)
+    return RefusalRules.of(*lists)
 
 
 def load_other_language(path: str | Path) -> OtherLanguage:
