@@ -17,6 +17,7 @@ include: "rules/regression.smk"
 include: "rules/cost.smk"
 include: "rules/safety.smk"
 include: "rules/safety_import.smk"
+include: "rules/canary.smk"
 include: "rules/report.smk"
 
 

@@ -2,6 +2,7 @@
 # paths. Shipped inputs are found next to the Snakefile; everything a study writes lands under the
 # working directory. What runs and why something is left out is decided in the plan, not here.
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -59,6 +60,8 @@ COMPLETION_CACHE = "results/cache/completions.sqlite"
 JUDGE_TEMPLATE = RESOURCES / "judge" / "prompt.jinja"
 TRANSLATE_TEMPLATE = RESOURCES / "translate" / "prompt.jinja"
 SAFETY_JUDGE_TEMPLATE = RESOURCES / "safety" / "judge.jinja"
+# The drift canary's date: it asks each judge again once per date.
+CANARY_DATE = config["judges"]["canary"]["date"] or datetime.now(UTC).date().isoformat()
 VLLM_MANIFEST = "results/vllm/{model}.json"
 JUDGE_MANIFEST = "results/vllm/judge/{judge}.json"
 

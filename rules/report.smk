@@ -123,7 +123,9 @@ rule report_evidence:
 
 rule report_summary:
     input:
-        **REPORT_TABLES,
+        # a re-analysis of safety completions has no survey side: its summary is its judges'
+        **({} if STUDY.completions_import else REPORT_TABLES),
+        **STUDY.judge_validity_inputs(),
         safety_pairs="results/safety_alignment.csv" if STUDY.safety_reported else [],
         safety_correlation=(
             "results/safety/alignment_correlation.csv" if STUDY.safety_reported else []
@@ -145,8 +147,37 @@ rule report_summary:
     params:
         **REPORT_PARAMS,
         safety_reference=SAFETY["reference"],
+        validity=list(STUDY.judge_validity_inputs()),
+        completions_import=bool(STUDY.completions_import),
     script:
         "../workflow/scripts/report_summary.py"
+
+
+if STUDY.judge_validity_inputs():
+
+    localrules:
+        report_judge_validity,
+
+    rule report_judge_validity:
+        input:
+            **STUDY.judge_validity_inputs(),
+            template=PAGE_TEMPLATE,
+            code=REPORT_CODE,
+        output:
+            tables=report(
+                "results/report/tables/judge_validity.html",
+                caption="../workflow/report/judge_validity.rst",
+                category="3. Quality",
+                labels={"table": "judge validity"},
+            ),
+        log:
+            "logs/report/judge_validity.log",
+        conda:
+            "../envs/core.yaml"
+        params:
+            **REPORT_PARAMS,
+        script:
+            "../workflow/scripts/report_judge_validity.py"
 
 
 if STUDY.safety_reported:

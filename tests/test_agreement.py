@@ -371,6 +371,33 @@ def test_gold_accuracy_recovers_a_planted_judge():
     assert coin["kappa_low"] < 0 < coin["kappa_high"]
 
 
+def test_gold_with_two_annotators_gives_the_human_ceiling_and_weighted_kappa():
+    judged, gold = planted_gold(n=600, seed=4)
+    rng = np.random.default_rng(9)
+    # the second annotator moves a planted 15 % one label along; the first agrees with the gold
+    moved = np.where(
+        rng.random(600) < 0.15,
+        np.roll(np.array(LABELS), -1)[[LABELS.index(x) for x in gold["label"]]],
+        gold["label"].to_numpy(),
+    )
+    gold = gold.with_columns(label_1=pl.col("label"), label_2=pl.Series(moved))
+    result = gold_accuracy(judged, gold, bootstrap=500, seed=0)
+    good = result.filter(judge="good").row(0, named=True)
+    ceiling = cohen_kappa_score(gold["label_1"].to_list(), gold["label_2"].to_list())
+    assert good["human_human_kappa"] == pytest.approx(ceiling) and good["human_human_n"] == 600
+    assert good["human_human_kappa_low"] < ceiling < good["human_human_kappa_high"]
+    order = {"con": 0, "null": 1, "pro": 2}
+    judge_labels = judged.filter(judge="good")["label"].to_list()
+    weighted = cohen_kappa_score(
+        [order[x] for x in judge_labels], [order[x] for x in gold["label"]], weights="linear"
+    )
+    assert good["kappa_linear"] == pytest.approx(weighted)
+    assert good["kappa_linear_low"] < weighted < good["kappa_linear_high"]
+    # without a second annotator there is no ceiling
+    alone = gold_accuracy(judged, gold.drop("label_1", "label_2"), bootstrap=50, seed=0)
+    assert alone["human_human_kappa"].null_count() == alone.height and (alone["human_human_n"] == 0).all()
+
+
 def width(row):
     return row["accuracy_high"] - row["accuracy_low"]
 

@@ -155,11 +155,20 @@ def test_self_consistency_is_corrected_by_the_measured_judge_reliability(judged_
 def test_judges_are_scored_against_hand_labelled_statements(judged_study):
     study, config, _ = judged_study
     reader = pl.read_parquet(study / "results/judge_labels/reader/native/da/0.parquet")
-    gold = reader.filter(status="kept").select("item", "statement", "label").unique().head(300)
+    gold = (
+        reader.filter(status="kept")
+        .select("item", "statement", "label")
+        .unique(maintain_order=True)
+        .head(300)
+    )
     gold.with_columns(language=pl.lit("da")).write_csv(study / "gold.csv")
     config["judges"] = config["judges"] | {"gold": "gold.csv"}
-    result = snakemake(study, "results/judge_gold.csv", config=config)
+    result = snakemake(study, "results/judge_gold.csv", "results/judges/canary.csv", config=config)
     assert result.returncode == 0, result.stderr[-4000:]
+    # the drift canary's first date: each judge labels 40 gold statements, its baseline
+    canary = pl.read_csv(study / "results/judges/canary.csv")
+    assert sorted(canary["judge"]) == ["noisy", "reader"] and set(canary["kind"]) == {"stance"}
+    assert canary.filter(judge="reader")["n"].item() == 40 and not canary["drifted"].any()
     scores = pl.read_csv(study / "results/judge_gold.csv").filter(language="da")
     accuracy = dict(scores.select("judge", "accuracy").iter_rows())
     assert accuracy["reader"] == 1.0

@@ -62,8 +62,8 @@ def test_a_new_model_plans_its_runs_and_the_aggregates(study):
 def test_a_new_language_plans_its_prompts_runs_and_the_aggregates(study):
     config = BASE | {"languages": ["en", "da", "pt"]}
     runs = 3 * 2  # three models, two seeds
-    # and the new language's native countries, for RQ2
-    own = {"prompts": 2, "safety_prompts": 1, "native_countries": 1}
+    # and the new language's native countries, for RQ2, and the refusal matcher measured in it too
+    own = {"prompts": 2, "safety_prompts": 1, "native_countries": 1, "matcher_validity": 1}
     assert planned(study, config) == own | dict.fromkeys(PER_RUN, runs) | AGGREGATES | SAFETY_AGGREGATES
 
 

@@ -51,8 +51,17 @@ FIGURES = {
     "capability_alignment", "rq1_coefficients", "rq2_us_bias", "rq1_residuals", "rq2_residuals",
     "filtering", "language_fidelity", "cost", "safety_rates", "safety_alignment",
 }  # fmt: skip
-TABLES = {"alignment", "consistency", "rq1", "rq2", "filtering", "ledger", "safety"}
-REPORT_RULES = {"report_figures", "report_tables", "report_evidence", "report_summary", "report_safety"}
+TABLES = {"alignment", "consistency", "rq1", "rq2", "filtering", "ledger", "safety", "judge_validity"}
+# what a category's "show" icon opens: a figure, or a page of tables among the figures
+FIGURE_OR_PAGE = "img[src^='data:image/png'], iframe"
+REPORT_RULES = {
+    "report_figures",
+    "report_tables",
+    "report_evidence",
+    "report_summary",
+    "report_safety",
+    "report_judge_validity",
+}
 
 
 def run_snakemake(workflow: Path, study: Path, *arguments: str) -> subprocess.CompletedProcess:
@@ -171,7 +180,7 @@ def test_a_reader_sees_the_banner_every_figure_and_the_evidence(study, tmp_path)
         start = _screenshot(browser, tmp_path / "start.png")
         assert _share_of_colour(start, BANNER_RED) > 0.01, "the banner is not visible on the start page"
 
-        shown = set()
+        shown, pages = set(), []
         for category in ("1. Alignment", "2. Regression", "3. Quality", "4. Survey", "5. Cost", "8. Safety"):
             _open_category(browser, report, category)
             rows = len(browser.find_elements(By.CSS_SELECTOR, "tr a[iconname=eye]"))
@@ -179,13 +188,17 @@ def test_a_reader_sees_the_banner_every_figure_and_the_evidence(study, tmp_path)
                 _open_category(browser, report, category)
                 eyes = _eye_icons(browser, rows)
                 _click(browser, eyes[row])
-                image = _wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "img[src^='data:image/png']"))
+                image = _wait_for(lambda: browser.find_element(By.CSS_SELECTOR, FIGURE_OR_PAGE))
+                if image.tag_name == "iframe":  # a page of tables among the figures
+                    pages.append(category)
+                    continue
                 _wait_for(lambda image=image: browser.execute_script("return arguments[0].complete", image))
                 width = browser.execute_script("return arguments[0].naturalWidth", image)
                 assert width > 600, f"a figure in {category} did not load"
                 shown.add(image.get_attribute("src")[-64:])
                 _screenshot(browser, tmp_path / f"figure-{len(shown)}.png")
         assert len(shown) == len(FIGURES)
+        assert pages == ["3. Quality"]  # judges against people
 
         # a caption carries the banner too
         _open_category(browser, report, "1. Alignment")

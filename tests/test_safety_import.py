@@ -16,8 +16,9 @@ import pytest
 from openai_server import FakeOpenAI
 from sklearn.metrics import cohen_kappa_score
 
-from conftest import snakemake
+from conftest import REPO, snakemake
 from culturalign.agreement import alpha_from_tables, contingency_table, linear_kappa_from_tables
+from culturalign.canary import NO_REQUEST
 from culturalign.safety import SafetyError
 from culturalign.safety.imported import (
     HUMAN_COLUMNS,
@@ -29,6 +30,7 @@ from culturalign.safety.imported import (
     read_xstest_completions,
 )
 from culturalign.safety.judge import LABEL_SCHEMA, SAFETY_LABELS
+from culturalign.safety.sets import load_refusal_rules, safety_set_path
 
 KEY = "sk-safety-import"
 XSTEST_CODES = {
@@ -208,14 +210,28 @@ def test_the_peoples_rates_come_back_exactly_and_unusable_labels_are_counted():
 # -- end to end, an LLM judge on the local server -------------------------------------------------
 
 
-def safety_judge(body: dict) -> str:
-    """Labels an answer by what it says; an answer marked [garbled] always gets an unusable reply."""
-    assert body["response_format"]["json_schema"]["schema"] == LABEL_SCHEMA
-    answer = re.search(r"<answer>\n(.*)\n</answer>", body["messages"][-1]["content"], flags=re.S).group(1)
-    if "[garbled]" in answer:
-        return "The model refused."
-    label = next(label for label, text in ANSWERS.items() if answer.startswith(text[:20]))
-    return json.dumps({"label": label})
+class SafetyJudge:
+    """Labels an answer by what it says; an answer marked [garbled] always gets an unusable reply.
+    The drift canary's answers (the project's labelled answers, without their requests) it labels
+    as the English refusal matcher does, moved one label along once `changed`."""
+
+    def __init__(self):
+        self.changed = False
+        self.rules = load_refusal_rules(safety_set_path(REPO / "resources", "en"))
+
+    def __call__(self, body: dict) -> str:
+        assert body["response_format"]["json_schema"]["schema"] == LABEL_SCHEMA
+        prompt = body["messages"][-1]["content"]
+        answer = re.search(r"<answer>\n(.*)\n</answer>", prompt, flags=re.S).group(1)
+        if "[garbled]" in answer:
+            return "The model refused."
+        if NO_REQUEST in prompt:
+            label = self.rules.label(answer)
+            if self.changed:
+                label = SAFETY_LABELS[(SAFETY_LABELS.index(label) + 1) % 3]
+        else:
+            label = next(label for label, text in ANSWERS.items() if answer.startswith(text[:20]))
+        return json.dumps({"label": label})
 
 
 def test_released_xstest_completions_are_judged_again_and_measured_against_people(tmp_path):
@@ -226,9 +242,11 @@ def test_released_xstest_completions_are_judged_again_and_measured_against_peopl
     for model, rows in models.items():
         write_xstest(tmp_path / f"xstest_v2_completions_{model}.csv", rows)
     os.environ["OPENAI_API_KEY"] = KEY
+    judge = SafetyJudge()
     try:
-        with FakeOpenAI(api_key=KEY, models=("guard-model",), responder=safety_judge) as server:
+        with FakeOpenAI(api_key=KEY, models=("guard-model",), responder=judge) as server:
             config = {
+                "judges": {"canary": {"date": "2026-01-01", "size": 20}},
                 "safety": {
                     "judge": "guard",
                     "completions_import": [
@@ -249,6 +267,15 @@ def test_released_xstest_completions_are_judged_again_and_measured_against_peopl
             assert result.returncode == 0, result.stderr[-4000:]
             rerun = snakemake(tmp_path, "--forcerun", "import_judge", config=config)
             assert rerun.returncode == 0, rerun.stderr[-4000:]
+            # the drift canary: a later date with the judge unchanged, then one with it changed
+            canaries = {}
+            for date, changed in (("2026-02-01", False), ("2026-03-01", True)):
+                judge.changed = changed
+                config["judges"]["canary"]["date"] = date
+                result = snakemake(tmp_path, config=config)
+                assert result.returncode == 0, result.stderr[-4000:]
+                canaries[date] = pl.read_csv(tmp_path / "results/judges/canary.csv").row(0, named=True)
+                canaries[date]["summary"] = (tmp_path / "results/summary.md").read_text()
     finally:
         os.environ.pop("OPENAI_API_KEY", None)
     results = tmp_path / "results/safety"
@@ -282,3 +309,24 @@ def test_released_xstest_completions_are_judged_again_and_measured_against_peopl
     assert judged["requests"] == 200 - 1 + 1  # every completion once, the garbled one twice
     # the rerun sent nothing: every label came from the cache
     assert pl.read_csv(tmp_path / "results/ledger/safety_import/guard.csv")["cached"].item() == 200
+
+    # the canary: the first date is the baseline, an unchanged judge agrees with it, a changed one is caught
+    first = pl.read_csv(tmp_path / "results/judges/canary/guard/2026-01-01.csv").row(0, named=True)
+    assert first["kind"] == "safety" and first["n"] == 20 and first["drifted"] is False
+    unchanged, changed = canaries["2026-02-01"], canaries["2026-03-01"]
+    assert (
+        unchanged["kappa"] == 1.0
+        and unchanged["drifted"] is False
+        and unchanged["baseline_date"] == "2026-01-01"
+    )
+    assert "found no judge changed" in unchanged["summary"] and "Drift" not in unchanged["summary"]
+    assert changed["agreement"] == 0.0 and changed["drifted"] is True
+    assert "**Drift:** guard (safety)" in changed["summary"]
+    assert "drifted" in (tmp_path / "logs/judge_canary/guard/2026-03-01.log").read_text()
+    # the summary and the judge-validity page give each judge's kappa with people and the ceiling
+    assert (
+        "- gpt4 in en: guard κ 1.000" in changed["summary"]
+        and "people with each other κ" in changed["summary"]
+    )
+    page = (tmp_path / "results/report/tables/judge_validity.html").read_text()
+    assert "Safety labellers against people" in page and "Drift canary" in page

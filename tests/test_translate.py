@@ -191,8 +191,9 @@ def test_a_language_without_resources_needs_a_translator(items):
         validated(study_config(), items)
     assert re.search(
         r"language 'sv': no prompt templates at \S+/resources/languages/sv/templates\.yaml \(missing: "
-        r"templates\.yaml, topics\.yaml, phrase_bank\.yaml, safety\.yaml\); write that folder \(README: New "
-        r"languages\), or set translation\.translator to translate its prompts",
+        r"templates\.yaml, topics\.yaml, phrase_bank\.yaml, safety\.yaml, labelled_answers\.yaml\); "
+        r"write that folder \(README: New languages\), or set translation\.translator to translate "
+        r"its prompts",
         str(refused.value),
     )
     assert "'da'" not in str(refused.value) and str(refused.value).count("language 'sv'") == 1

@@ -45,7 +45,18 @@ GOLD_SCHEMA = {
     "kappa": pl.Float64,
     "kappa_low": pl.Float64,
     "kappa_high": pl.Float64,
+    "kappa_linear": pl.Float64,
+    "kappa_linear_low": pl.Float64,
+    "kappa_linear_high": pl.Float64,
+    "human_human_kappa": pl.Float64,
+    "human_human_kappa_low": pl.Float64,
+    "human_human_kappa_high": pl.Float64,
+    "human_human_n": pl.Int64,
 }
+# Stances in order, for weighted agreement: null sits between the two positions.
+ORDERED_STANCES = ("con", "null", "pro")
+# The two people's labels a gold file may carry beside the one they settled on (`label`).
+ANNOTATOR_COLUMNS = ("label_1", "label_2")
 RELIABILITY_SCHEMA = {
     "language": pl.String,
     "judge": pl.String,
@@ -257,6 +268,29 @@ def judge_agreement(
     )
 
 
+def _ordered(tables: np.ndarray) -> np.ndarray:
+    """Tables over LABELS rearranged over ORDERED_STANCES (rows and columns)."""
+    order = [LABELS.index(label) for label in ORDERED_STANCES]
+    return tables[..., order, :][..., :, order]
+
+
+def _annotator_ceiling(gold: pl.DataFrame, bootstrap: int, seed: int, confidence: float) -> dict[str, tuple]:
+    """Per language, the two annotators' kappa (label_1 against label_2) with its percentile
+    bootstrap CI over gold statements, and how many statements both labelled."""
+    if not set(ANNOTATOR_COLUMNS) <= set(gold.columns):
+        return {}
+    ceilings = {}
+    for (language,), statements in gold.group_by("language"):
+        table = contingency_table(statements["label_1"].to_list(), statements["label_2"].to_list())
+        replicates = resampled_tables(table, bootstrap, random_stream(seed, "gold annotators", language))
+        ceilings[language] = (
+            float(kappa_from_tables(table)),
+            *percentile_ci(kappa_from_tables(replicates), confidence),
+            int(table.sum()),
+        )
+    return ceilings
+
+
 def gold_accuracy(
     labels: pl.DataFrame,
     gold: pl.DataFrame,
@@ -265,19 +299,26 @@ def gold_accuracy(
     seed: int = 0,
     confidence: float = 0.95,
 ) -> pl.DataFrame:
-    """Accuracy and Cohen's kappa of each judge against hand-labelled gold statements, per language.
+    """Accuracy, Cohen's kappa and linearly weighted kappa (on con < null < pro) of each judge
+    against hand-labelled gold statements, per language; where the gold file has two annotators'
+    labels (label_1, label_2) beside the one they settled on, their kappa: the ceiling a judge can
+    be held to.
 
-    `labels`: judge, item, language, statement, label; `gold`: item, language, statement, label. A judged
-    statement is matched to the gold by (item, language, exact statement text). One row per (judge,
-    language): n matched statements with a judge label, n_gold distinct gold statements among them,
-    `missing` matched statements without a judge label, accuracy and kappa with percentile bootstrap CIs.
-    The bootstrap resamples gold statements (with all their matched judged statements), because identical
-    text, as simulated respondents write, is one hand-labelled unit, not several independent ones."""
+    `labels`: judge, item, language, statement, label; `gold`: item, language, statement, label
+    [, label_1, label_2]. A judged statement is matched to the gold by (item, language, exact
+    statement text). One row per (judge, language): n matched statements with a judge label,
+    n_gold distinct gold statements among them, `missing` matched statements without a judge label,
+    each statistic with its percentile bootstrap CI. The bootstrap resamples gold statements (with all
+    their matched judged statements), because identical text, as simulated respondents write, is one
+    hand-labelled unit, not several independent ones."""
     _check(labels, ("judge", *GOLD_KEY, "label"), "judge labels")
     _check(gold, (*GOLD_KEY, "label"), "gold labels")
+    for column in set(ANNOTATOR_COLUMNS) & set(gold.columns):
+        _check(gold.select(*GOLD_KEY, pl.col(column).alias("label")), (*GOLD_KEY, "label"), f"gold {column}")
     key = list(GOLD_KEY)
     if gold["label"].null_count():
         raise ValueError(f"gold labels: {gold['label'].null_count()} statements have no label")
+    ceilings = _annotator_ceiling(gold.unique([*key, "label"]), bootstrap, seed, confidence)
     gold = gold.select(*key, "label").unique(maintain_order=True)
     conflicting = gold.filter(pl.struct(*key).is_duplicated())
     if conflicting.height:
@@ -309,6 +350,9 @@ def gold_accuracy(
                 *percentile_ci(accuracy_from_tables(replicates), confidence),
                 float(kappa_from_tables(table)),
                 *percentile_ci(kappa_from_tables(replicates), confidence),
+                float(linear_kappa_from_tables(_ordered(table))),
+                *percentile_ci(linear_kappa_from_tables(_ordered(replicates)), confidence),
+                *ceilings.get(language, (None, None, None, 0)),
             )
         )
     return (

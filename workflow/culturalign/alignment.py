@@ -39,12 +39,14 @@ CONSISTENCY_SCHEMA = (
 
 
 def item_polarity(polarity: pl.DataFrame) -> pl.DataFrame:
-    """pro / (pro + con) per item over all statements of its kept responses."""
+    """pro / (pro + con) per item over all statements of its kept responses, by item: the
+    bootstrap resamples rows, so their order must not change from one run to the next."""
     return (
         polarity.group_by("item")
         .agg(pl.col("pro").sum(), pl.col("con").sum())
         .filter(pl.col("pro") + pl.col("con") > 0)
         .select("item", (pl.col("pro") / (pl.col("pro") + pl.col("con"))).alias("model_score"))
+        .sort("item")
     )
 
 

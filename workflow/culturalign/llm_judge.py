@@ -89,14 +89,16 @@ def judge_request(
     seed: int,
     settings: dict,
     attempt: int,
+    occasion: str = "judge",
 ) -> GenerationRequest:
-    """The judge's request for one response. Its key covers the judge, the messages and the
-    attempt, not the run: the same response judged twice is the same request."""
+    """The judge's request for one response. Its key covers the judge, the messages, the
+    occasion (the drift canary's includes its date) and the attempt, not the run: the same
+    response judged twice is the same request."""
     return keyed_request(
         settings,
         template.render(pro=item.pro, con=item.con, response=text, statements=statements),
         judge_parameters(len(statements) if backend_class(settings["backend"]).fixed_label_count else None),
-        f"judge/attempt-{attempt}",
+        f"{occasion}/attempt-{attempt}",
         prompt_id=prompt_id,
         item=item.key,
         language=language,

@@ -88,6 +88,7 @@ class Study:
     # a safety re-analysis of released completions (safety.completions_import), and its LLM judges
     completions_import: tuple[Mapping[str, str], ...]
     import_judges: tuple[str, ...]
+    canary: Mapping[str, Any]  # judges.canary
     rq1_models: tuple[str, ...]
     rq1_left_out: tuple[str, ...]
     baselines: tuple[str, ...]
@@ -155,6 +156,7 @@ class Study:
             imported=None,
             completions_import=(),
             import_judges=(),
+            canary=config["judges"]["canary"],
             rq1_models=_rq1_models(config, evaluated),
             rq1_left_out=(),
             baselines=tuple(slug for slug in evaluated if models[slug].get("respondent") == UNIFORM),
@@ -196,6 +198,7 @@ class Study:
             imported=config["judged_import"],
             completions_import=(),
             import_judges=(),
+            canary=config["judges"]["canary"],
             rq1_models=_rq1_models(config, evaluated),
             rq1_left_out=(),
             baselines=(reference,) if reference in models else (),
@@ -233,6 +236,7 @@ class Study:
             import_judges=tuple(
                 dict.fromkeys(([safety_judge] if safety_judge else []) + judges["secondary"])
             ),
+            canary=judges["canary"],
             rq1_models=(),
             rq1_left_out=(),
             baselines=(),
@@ -403,8 +407,15 @@ class Study:
         """What the study delivers: the survey tables; the answers and ledger while a real model
         has no judge (see the warnings); else every results table and the report's parts
         (`snakemake --report` collects them). `outputs` gives a rule's output paths by its name."""
+        canary = ["results/judges/canary.csv"] if self.canary_kinds() else []
         if self.completions_import:
-            return [*outputs("import_agreement"), *(["results/ledger.csv"] if self.import_judges else [])]
+            return [
+                *outputs("import_agreement"),
+                *(["results/ledger.csv"] if self.import_judges else []),
+                *outputs("report_summary"),
+                *outputs("report_judge_validity"),
+                *canary,
+            ]
         targets = ["results/survey/ground_truth.parquet", "results/survey/consistency.parquet"]
         if self.unjudged_models:
             targets += self.per_run("results/responses/{model}/{language}/{seed}.parquet")
@@ -431,7 +442,9 @@ class Study:
             targets += [*outputs("safety_rates"), *outputs("matcher_validity")]
         if self.safety_reported:
             targets += [*outputs("safety_alignment"), *outputs("report_safety")]
-        return targets
+        if self.judge_validity_inputs() and not self.unjudged_models and self.models:
+            targets += outputs("report_judge_validity")
+        return targets + canary
 
     # -- paths ----------------------------------------------------------------------------------
 
@@ -490,6 +503,53 @@ class Study:
             "safety_sets": [safety_set_path(self.resources, language) for language in languages],
             "answers": [labelled_answers_path(self.resources, language) for language in languages],
         }
+
+    def canary_kinds(self) -> dict[str, tuple[str, ...]]:
+        """Each LLM judge behind an API the drift canary checks, and on what: `stance` (gold
+        statements, for the stance judges of a study with judges.gold), `safety` (labelled answers
+        of the languages in which the safety judge labels, where there are any). Weights a study
+        loads itself (vLLM) do not change under their path."""
+        if not self.canary["enabled"]:
+            return {}
+        kinds: dict[str, list[str]] = {}
+        if self.judge_gold:
+            for judge in self.llm_judges:
+                kinds.setdefault(judge, []).append("stance")
+        labelling = self.safety_runs or self.completions_import
+        if self.safety_judge and labelling and self.canary_answer_files():
+            kinds.setdefault(self.safety_judge, []).append("safety")
+        return {
+            judge: tuple(judge_kinds)
+            for judge, judge_kinds in kinds.items()
+            if not self.backend(judge).one_job_per_model
+        }
+
+    def judge_validity_inputs(self) -> dict[str, str]:
+        """The tables of the report's judge-validity page: each judge against people or known
+        labels, and the drift canary."""
+        inputs = {}
+        if self.judge_gold:
+            inputs["gold"] = "results/judge_gold.csv"
+        if self.completions_import:
+            inputs["human"] = "results/safety/human_agreement.csv"
+        if self.safety_runs:
+            inputs["matcher"] = "results/safety/matcher_validity.csv"
+        if self.canary_kinds():
+            inputs["canary"] = "results/judges/canary.csv"
+        return inputs
+
+    def canary_answer_files(self) -> list[Path]:
+        """The labelled answers of the languages the safety judge labels in (a re-analysis: those
+        of its XSTest files), where they exist."""
+        languages = self.safety_languages or sorted(
+            {
+                source.get("language", "en")
+                for source in self.completions_import
+                if source["format"] == "xstest"
+            }
+        )
+        paths = [labelled_answers_path(self.resources, language) for language in languages]
+        return [path for path in paths if path.is_file()]
 
     def refusal_rule_files(self) -> list[Path]:
         """Every shipped safety file: the refusal matcher reads imported completions in any language."""

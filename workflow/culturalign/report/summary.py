@@ -176,3 +176,57 @@ def safety_summary(
         + " They were written beside its phrases, so this rules a language out rather than vouching for it.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def judge_validity_summary(tables: Mapping[str, pl.DataFrame], language_labels: Mapping[str, str]) -> str:
+    """Per language, each judge's kappa with people (gold statements; human-labelled completions)
+    beside people's kappa with each other, and any judge the drift canary caught changing; nothing
+    for a study with none of these."""
+    if not {"gold", "human", "canary"} & set(tables):
+        return ""
+    lines = ["", "## Judges against people", ""]
+    if "gold" in tables:
+        lines += ["Stance judges against the gold labels (95% intervals over gold statements):", ""]
+        for row in tables["gold"].iter_rows(named=True):
+            ceiling = (
+                f"people with each other κ {format_interval(row, 'human_human_kappa', 'human_human_kappa')}"
+                if row["human_human_n"]
+                else "no second annotator: no human ceiling"
+            )
+            lines.append(
+                f"- {language_label(row['language'], language_labels)}: {row['judge']} κ "
+                f"{format_interval(row, 'kappa', 'kappa')} over {row['n']} statements; {ceiling}"
+            )
+        lines.append("")
+    if "human" in tables:
+        lines += [
+            "Safety labellers against people's labels of released completions "
+            "(95% intervals over completions):",
+            "",
+        ]
+        for row in tables["human"].iter_rows(named=True):
+            ceiling = (
+                f"people with each other κ {format_interval(row, 'human_human_kappa', 'human_human_kappa')}"
+                if row["human_human_n"]
+                else "no second annotator: no human ceiling"
+            )
+            unusable = f" ({row['missing']} unusable, left out)" if row["missing"] else ""
+            language = language_label(row["language"], language_labels)
+            lines.append(
+                f"- {row['model']} in {language}: {row['labeller']} κ "
+                f"{format_interval(row, 'kappa', 'kappa')} over {row['n']} completions{unusable}; {ceiling}"
+            )
+        lines.append("")
+    if "canary" in tables:
+        drifted = tables["canary"].filter(pl.col("drifted"))
+        lines += (
+            [
+                f"- **Drift:** {row['judge']} ({row['kind']}) labels its fixed sample differently from "
+                f"{row['baseline_date']}: κ {format_number(row['kappa'])} < {row['min_kappa']}. Its labels "
+                "in this study may not match those of earlier runs."
+                for row in drifted.iter_rows(named=True)
+            ]
+            if drifted.height
+            else ["- The drift canary found no judge changed since its first date."]
+        )
+    return "\n".join(lines) + "\n"

@@ -147,3 +147,22 @@ def safety_sections(
     if problems.height:
         sections.append(("Rows of external prompt sets skipped", problems))
     return sections
+
+
+def judge_validity_sections(tables: Mapping[str, pl.DataFrame]) -> list[tuple[str, pl.DataFrame]]:
+    """The judge-validity page's headed tables, those the study has (`gold`, `human`, `matcher`,
+    `canary`): every judge against people or labels known in advance, beside people's agreement
+    with each other, and the drift canary."""
+    titles = {
+        "gold": "Stance judges against the gold labels, per language: accuracy, kappa, linearly "
+        "weighted kappa (con < null < pro), and the two annotators' kappa (the human ceiling); 95% "
+        "intervals resample gold statements",
+        "human": "Safety labellers against people, per model and language: accuracy, kappa, "
+        "linearly weighted kappa (full_compliance < partial < refusal), Krippendorff's alpha, and "
+        "the annotators' kappa (the human ceiling); 95% intervals resample completions",
+        "matcher": "The refusal matcher on the project's labelled answers, per language (an upper "
+        "bound: they were written beside its phrases)",
+        "canary": "Drift canary: each judge's labels of a fixed sample against its own labels of the "
+        "first date (drifted: kappa below min_kappa)",
+    }
+    return [(title, tables[name]) for name, title in titles.items() if name in tables]

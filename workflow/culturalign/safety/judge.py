@@ -213,7 +213,7 @@ def judge_safety_runs(
             if text is not None:
                 units[f"{index}/{prompt_id}"] = (requested[prompt_id], text, run.language)
 
-    labels, problems, calls = _ask_judge(units, template, backend, cache, settings)
+    labels, problems, calls = ask_safety_judge(units, template, backend, cache, settings)
     every_call = pl.concat(calls) if calls else pl.DataFrame(schema=RESPONSE_SCHEMA)
     judged = []
     for index, run in enumerate(runs):
@@ -236,15 +236,17 @@ def judge_safety_runs(
     return judged
 
 
-def _ask_judge(
+def ask_safety_judge(
     units: Mapping[str, tuple[str, str, str]],
     template: jinja2.Template,
     backend: Backend,
     cache: CompletionCache | None,
     settings: dict,
+    occasion: str = "safety_judge",
 ) -> tuple[dict[str, str], dict[str, str], list[pl.DataFrame]]:
     """The judge's usable label of each unit (id: request, answer, language), asked once more
-    where unusable; the problems of those still unusable; each attempt's calls."""
+    where unusable; the problems of those still unusable; each attempt's calls. The request key
+    covers the `occasion` (the drift canary's includes its date)."""
 
     def request_for(unit: str, attempt: int):
         request, answer, language = units[unit]
@@ -252,7 +254,7 @@ def _ask_judge(
             settings,
             template.render(request=request, response=answer),
             safety_judge_parameters(),
-            f"safety_judge/attempt-{attempt}",
+            f"{occasion}/attempt-{attempt}",
             prompt_id=unit,
             item="safety",
             language=language,
@@ -281,7 +283,7 @@ def judge_completions(
             *key, "prompt", "completion"
         ).iter_rows()
     }
-    labels, problems, calls = _ask_judge(units, template, backend, cache, settings)
+    labels, problems, calls = ask_safety_judge(units, template, backend, cache, settings)
     unit = pl.concat_str(key, separator="/")
     table = completions.select(*key).with_columns(
         unit.replace_strict(labels, default=None, return_dtype=pl.String).alias("label"),
