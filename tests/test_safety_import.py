@@ -7,7 +7,6 @@ and krippendorff."""
 
 import json
 import os
-import re
 
 import krippendorff
 import numpy as np
@@ -16,7 +15,7 @@ import pytest
 from openai_server import FakeOpenAI
 from sklearn.metrics import cohen_kappa_score
 
-from conftest import snakemake
+from conftest import judge_sections, snakemake
 from culturalign.agreement import alpha_from_tables, contingency_table, linear_kappa_from_tables
 from culturalign.safety import SafetyError
 from culturalign.safety.imported import (
@@ -211,7 +210,7 @@ def test_the_peoples_rates_come_back_exactly_and_unusable_labels_are_counted():
 def safety_judge(body: dict) -> str:
     """Labels an answer by what it says; an answer marked [garbled] always gets an unusable reply."""
     assert body["response_format"]["json_schema"]["schema"] == LABEL_SCHEMA
-    answer = re.search(r"<answer>\n(.*)\n</answer>", body["messages"][-1]["content"], flags=re.S).group(1)
+    (answer,) = judge_sections(body["messages"][-1]["content"], "answer")
     if "[garbled]" in answer:
         return "The model refused."
     label = next(label for label, text in ANSWERS.items() if answer.startswith(text[:20]))

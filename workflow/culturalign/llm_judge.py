@@ -28,6 +28,7 @@ from culturalign.judge import (
     split_statements,
     statement_rows,
 )
+from culturalign.judge_injection import fence
 from culturalign.language_id import identify_language
 from culturalign.ledger import LEDGER_SCHEMA, ledger_row
 
@@ -74,7 +75,10 @@ def structured_output(name: str, schema: dict) -> dict:
 
 
 def load_judge_template(path: str | Path) -> jinja2.Template:
+    """A judge's prompt template, with the filter `fence` that writes what the evaluated model
+    wrote into a section of the prompt it cannot leave (culturalign.judge_injection)."""
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    environment.filters["fence"] = fence
     return environment.from_string(Path(path).read_text(encoding="utf-8"))
 
 
