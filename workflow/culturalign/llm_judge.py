@@ -28,7 +28,7 @@ from culturalign.judge import (
     split_statements,
     statement_rows,
 )
-from culturalign.judge_injection import fence
+from culturalign.judge_injection import addresses_judge, fence
 from culturalign.language_id import identify_language
 from culturalign.ledger import LEDGER_SCHEMA, ledger_row
 
@@ -218,6 +218,7 @@ def judge_with_llm(
             "response_language": chosen,
             "valid": status == "kept",
             "status": status,
+            "addresses_judge": addresses_judge(text),
             "judge_language": judge_language,
             "identified_language": identified,
             "judge_problem": problems.get(prompt_id),
@@ -266,6 +267,9 @@ def judge_run(
         log.info("%s: %d responses", status, count)
     for problem, count in by_response.drop_nulls("judge_problem").group_by("judge_problem").len().iter_rows():
         log.info("unusable judge answers after a retry (%s): %d", problem, count)
+    log.info(
+        "responses that address the judge (judged as any other): %d", by_response["addresses_judge"].sum()
+    )
     ledger = ledger_row(
         calls,
         stage=f"judge:{judge}",

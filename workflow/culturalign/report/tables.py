@@ -70,9 +70,15 @@ def consistency_table(consistency: pl.DataFrame) -> pl.DataFrame:
 
 
 def filtering_table(filtering: pl.DataFrame) -> pl.DataFrame:
-    """Responses kept and filtered out per (model, language), pooled over seeds, with their shares."""
+    """Responses kept and filtered out per (model, language), pooled over seeds, with their shares,
+    and those that addressed their judge (a count across statuses; unknown where a seed's count is)."""
     statuses = [column for column in STATUSES if column in filtering.columns]
-    pooled = filtering.group_by("model", "language").agg(pl.col("responses", *statuses).sum())
+    counts = [pl.col("responses", *statuses).sum()]
+    if "addresses_judge" in filtering.columns:
+        flagged = pl.col("addresses_judge")
+        counts.append(pl.when(flagged.null_count() == 0).then(flagged.sum()).alias("addresses_judge"))
+        statuses.append("addresses_judge")
+    pooled = filtering.group_by("model", "language").agg(*counts)
     return pooled.with_columns(
         (pl.col(status) / pl.col("responses")).alias(f"{status}_share") for status in statuses
     ).sort("model", "language")
