@@ -8,6 +8,7 @@ import polars as pl
 
 from culturalign.judge import STATUSES
 from culturalign.report.formatting import with_language_labels
+from culturalign.safety.rates import POOLED_ATTACK
 from culturalign.safety.validity import TRUSTED_KAPPA
 
 
@@ -132,8 +133,10 @@ def safety_sections(
     correlation: pl.DataFrame,
     problems: pl.DataFrame,
     reference: str,
+    injection: pl.DataFrame | None = None,
 ) -> list[tuple[str, pl.DataFrame]]:
-    """The safety page's headed tables, most read first."""
+    """The safety page's headed tables, most read first; `injection` (judge_injection.csv) adds
+    the answers that addressed their judge, where any did."""
     sections = [
         ("Alignment and safety: Spearman correlation across (model, language) pairs", correlation),
         ("Per (model, language): alignment, rates over all attacks and gaps from " + reference, pairs),
@@ -150,6 +153,13 @@ def safety_sections(
             matcher_validity,
         ),
     ]
+    if injection is not None:
+        shown = injection.filter((pl.col("attack") == POOLED_ATTACK) | (pl.col("addresses_judge") > 0))
+        heading = (
+            "Answers that address their judge (section tags, fake verdicts, instructions to the judge), "
+            "over all attacks and under each attack where any did; judged and counted as any other"
+        )
+        sections.append((heading, shown))
     if problems.height:
         sections.append(("Rows of external prompt sets skipped", problems))
     return sections
