@@ -161,6 +161,7 @@ def test_no_shipped_phrase_or_labelled_answer_is_flagged():
 
 
 def _judged(flags: dict[str, bool], statuses: dict[str, str]) -> pl.DataFrame:
+    """Two statement rows per response, with its status and flag."""
     return pl.DataFrame(
         {
             "prompt_id": [prompt for prompt in flags for _ in range(2)],
@@ -181,12 +182,8 @@ def test_flagged_responses_are_counted_across_statuses_not_as_a_status():
     # a judged table written before the flag: unknown, not 0
     before = filtering_counts(judged.drop("addresses_judge"), model="m", language="en", seed=0)
     assert before["addresses_judge"].dtype == pl.Int64 and before["addresses_judge"].item() is None
-    table = filtering_table(pl.concat([counts_frame(counts, seed) for seed in (0, 1)]))
+    table = filtering_table(pl.DataFrame([counts | {"seed": seed} for seed in (0, 1)]))
     assert table["addresses_judge"].item() == 4 and table["addresses_judge_share"].item() == 0.5
-
-
-def counts_frame(counts: dict, seed: int) -> pl.DataFrame:
-    return pl.DataFrame([counts | {"seed": seed}])
 
 
 def test_the_filtering_figure_says_how_many_address_the_judge():
