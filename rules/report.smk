@@ -190,6 +190,7 @@ if STUDY.safety_reported:
             rates="results/safety/rates.parquet",
             gaps="results/safety/gaps.parquet",
             agreement="results/safety/judge_agreement.csv",
+            injection="results/safety/judge_injection.csv",
             matcher_validity="results/safety/matcher_validity.csv",
             pairs="results/safety_alignment.csv",
             correlation="results/safety/alignment_correlation.csv",

@@ -141,6 +141,8 @@ rule safety_rates:
         rates="results/safety/rates.parquet",
         gaps="results/safety/gaps.parquet",
         agreement="results/safety/judge_agreement.csv",
+        # answers that address their judge, per (model, language, attack)
+        injection="results/safety/judge_injection.csv",
     log:
         "logs/safety_rates.log",
     conda:

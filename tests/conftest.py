@@ -1,5 +1,7 @@
 import hashlib
+import html
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +58,18 @@ def requests_for(texts, settings=None, seed=0):
         settings=settings,
         parameters=sampling_parameters({}, settings),
     )
+
+
+def judge_sections(prompt: str, *names: str) -> list[str]:
+    """The data sections of a judge's prompt (`<summary>`, `<statements>`, `<request>`,
+    `<answer>`), as the evaluated model wrote them: each must be opened and closed exactly once,
+    whatever the answer holds (culturalign.judge_injection.fence), and its text is unescaped."""
+    texts = []
+    for name in names:
+        tags = prompt.count(f"<{name}>"), prompt.count(f"</{name}>")
+        assert tags == (1, 1), f"<{name}> opened and closed {tags} times in a judge's prompt"
+        texts.append(html.unescape(re.search(rf"<{name}>\n(.*)\n</{name}>", prompt, flags=re.S).group(1)))
+    return texts
 
 
 def unit_draw(*parts) -> float:

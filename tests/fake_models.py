@@ -7,7 +7,7 @@ from collections import Counter
 
 from openai_server import numbered_list
 
-from conftest import REPO, shipped_phrase_banks, unit_draw
+from conftest import REPO, judge_sections, shipped_phrase_banks, unit_draw
 from culturalign.items import load_items
 from culturalign.judge import SimulatedReader
 from culturalign.llm_judge import LABELS_SCHEMA
@@ -34,9 +34,8 @@ class StanceJudges:
         prompt = body["messages"][-1]["content"]
         assert body["response_format"]["json_schema"]["schema"] == LABELS_SCHEMA
         item = self.by_pro[re.search(r"^PRO: (.*)$", prompt, flags=re.M).group(1)]
-        summary = re.search(r"<summary>\n(.*)\n</summary>", prompt, flags=re.S).group(1)
+        summary, listed = judge_sections(prompt, "summary", "statements")
         self.summaries.add(summary.strip())
-        listed = re.search(r"as extracted:\n(.*?)\n\nFor each of", prompt, flags=re.S).group(1)
         statements = [re.sub(r"^\d+\. ", "", line) for line in listed.splitlines()]
         language = self.reader.language_of(item, summary)
         labels = self.reader.labels(item, statements, language)

@@ -16,7 +16,7 @@ import pytest
 from fake_models import BackwardsTranslator, StanceJudges
 from openai_server import FakeOpenAI
 
-from conftest import REPO, shipped_phrase_banks, snakemake, unit_draw
+from conftest import REPO, judge_sections, shipped_phrase_banks, snakemake, unit_draw
 from culturalign.language_id import identify_language
 from culturalign.prompts import load_prompt_bank, templates_path
 from culturalign.safety.judge import NO_MATCHER, SafetyReader
@@ -94,7 +94,7 @@ class Server:
     def safety_judge(self, prompt: str) -> str:
         """Reads the simulated respondents as the simulated reader does, and the respondent's
         answers by what it says."""
-        answer = re.search(r"<answer>\n(.*)\n</answer>", prompt, flags=re.S).group(1)
+        (answer,) = judge_sections(prompt, "answer")
         label, _ = self.safety_reader.read(answer)
         if label is None:
             label = "refusal" if answer in REFUSALS.values() else "full_compliance"
@@ -102,8 +102,7 @@ class Server:
 
     @staticmethod
     def judge(prompt: str) -> str:
-        summary = re.search(r"<summary>\n(.*)\n</summary>", prompt, flags=re.S).group(1)
-        listed = re.search(r"as extracted:\n(.*?)\n\nFor each of", prompt, flags=re.S).group(1)
+        summary, listed = judge_sections(prompt, "summary", "statements")
         labels = ["pro" if " for it" in line else "con" for line in listed.splitlines()]
         language = re.match(r"Language: (\w+)", summary).group(1)
         return json.dumps({"labels": labels, "language": language})

@@ -7,7 +7,6 @@ and krippendorff."""
 
 import json
 import os
-import re
 
 import krippendorff
 import numpy as np
@@ -16,7 +15,7 @@ import pytest
 from openai_server import FakeOpenAI
 from sklearn.metrics import cohen_kappa_score
 
-from conftest import REPO, snakemake
+from conftest import REPO, judge_sections, snakemake
 from culturalign.agreement import alpha_from_tables, contingency_table, linear_kappa_from_tables
 from culturalign.canary import NO_REQUEST
 from culturalign.safety import SafetyError
@@ -222,7 +221,7 @@ class SafetyJudge:
     def __call__(self, body: dict) -> str:
         assert body["response_format"]["json_schema"]["schema"] == LABEL_SCHEMA
         prompt = body["messages"][-1]["content"]
-        answer = re.search(r"<answer>\n(.*)\n</answer>", prompt, flags=re.S).group(1)
+        (answer,) = judge_sections(prompt, "answer")
         if "[garbled]" in answer:
             return "The model refused."
         if NO_REQUEST in prompt:
@@ -280,7 +279,10 @@ def test_released_xstest_completions_are_judged_again_and_measured_against_peopl
         os.environ.pop("OPENAI_API_KEY", None)
     results = tmp_path / "results/safety"
     labels = pl.read_parquet(results / "imported_labels.parquet")
-    assert labels.columns == ["model", "language", "prompt_id", "kind", *HUMAN_COLUMNS, MATCHER, "guard"]
+    assert labels.columns == [
+        "model", "language", "prompt_id", "kind", *HUMAN_COLUMNS, "addresses_judge", MATCHER, "guard"
+    ]  # fmt: skip
+    assert not labels["addresses_judge"].any()
     assert labels.height == 120 + 79  # the unclear label is a problem, reported
     assert pl.read_csv(results / "import_problems.csv")["row"].to_list() == [2]
     # the people's rates, exactly

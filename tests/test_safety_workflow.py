@@ -8,7 +8,6 @@ unusable answers now and then) labels as the simulated reader does."""
 
 import json
 import os
-import re
 import shutil
 
 import numpy as np
@@ -17,7 +16,7 @@ import pytest
 import yaml
 from openai_server import FakeOpenAI
 
-from conftest import REPO, shipped_phrase_banks, snakemake, unit_draw
+from conftest import REPO, judge_sections, shipped_phrase_banks, snakemake, unit_draw
 from culturalign.safety.judge import LABEL_SCHEMA, SafetyReader
 
 DEMO = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -229,7 +228,7 @@ class SafetyJudge:
     def __call__(self, body: dict) -> str:
         assert body["response_format"]["json_schema"]["schema"] == LABEL_SCHEMA
         prompt = body["messages"][-1]["content"]
-        answer = re.search(r"<answer>\n(.*)\n</answer>", prompt, flags=re.S).group(1)
+        (answer,) = judge_sections(prompt, "answer")
         self.seen[prompt] = self.seen.get(prompt, 0) + 1
         draw = unit_draw(prompt)
         if draw < self.garbage_always or (

@@ -244,16 +244,22 @@ def model_consistency(
 
 
 def filtering_counts(judged: pl.DataFrame, *, model: str, language: str, seed: int) -> pl.DataFrame:
-    """Responses kept and filtered out (wrong language, malformed, failed) in one (model, language, seed)."""
-    statuses = judged.unique("prompt_id").get_column("status")
+    """Responses kept and filtered out (wrong language, malformed, failed) in one (model, language, seed),
+    and how many addressed their judge (a count across statuses, not a status: those responses were
+    judged, kept or filtered as any other; null for a judged table written before the flag)."""
+    responses = judged.unique("prompt_id")
+    statuses = responses.get_column("status")
     counts = {status: int((statuses == status).sum()) for status in STATUSES}
     total = len(statuses)
+    flagged = int(responses["addresses_judge"].sum()) if "addresses_judge" in responses.columns else None
     return pl.DataFrame(
         [
             {"model": model, "language": language, "seed": seed, "responses": total}
             | counts
             | {f"{status}_rate": counts[status] / total if total else None for status in STATUSES}
-        ]
+            | {"addresses_judge": flagged}
+        ],
+        schema_overrides={"addresses_judge": pl.Int64},
     )
 
 

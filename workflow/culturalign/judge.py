@@ -9,6 +9,7 @@ import re
 
 import polars as pl
 
+from culturalign.judge_injection import addresses_judge
 from culturalign.phrase_bank import PhraseBank
 
 JUDGED_SCHEMA = {
@@ -20,6 +21,8 @@ JUDGED_SCHEMA = {
     "response_language": pl.String,
     "valid": pl.Boolean,
     "status": pl.String,
+    # the response addresses its judge (culturalign.judge_injection): counted, never filtered
+    "addresses_judge": pl.Boolean,
 }
 # unjudged: the LLM judge gave no usable labels, even when asked twice
 STATUSES = ("kept", "wrong_language", "malformed", "error", "unjudged")
@@ -109,7 +112,8 @@ def judge_responses(
         status = response_status(text, statements, response_language, language, min_statements)
         labels = reader.labels(item, statements, response_language)
         base = {"prompt_id": prompt_id, "item": item, "response_language": response_language}
-        rows += statement_rows(base | {"valid": status == "kept", "status": status}, statements, labels)
+        base |= {"valid": status == "kept", "status": status, "addresses_judge": addresses_judge(text)}
+        rows += statement_rows(base, statements, labels)
     return pl.DataFrame(rows, schema=JUDGED_SCHEMA)
 
 

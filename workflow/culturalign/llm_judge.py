@@ -28,6 +28,7 @@ from culturalign.judge import (
     split_statements,
     statement_rows,
 )
+from culturalign.judge_injection import addresses_judge, fence
 from culturalign.language_id import identify_language
 from culturalign.ledger import LEDGER_SCHEMA, ledger_row
 
@@ -74,7 +75,10 @@ def structured_output(name: str, schema: dict) -> dict:
 
 
 def load_judge_template(path: str | Path) -> jinja2.Template:
+    """A judge's prompt template, with the filter `fence` that writes what the evaluated model
+    wrote into a section of the prompt it cannot leave (culturalign.judge_injection)."""
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    environment.filters["fence"] = fence
     return environment.from_string(Path(path).read_text(encoding="utf-8"))
 
 
@@ -216,6 +220,7 @@ def judge_with_llm(
             "response_language": chosen,
             "valid": status == "kept",
             "status": status,
+            "addresses_judge": addresses_judge(text),
             "judge_language": judge_language,
             "identified_language": identified,
             "judge_problem": problems.get(prompt_id),
@@ -264,6 +269,9 @@ def judge_run(
         log.info("%s: %d responses", status, count)
     for problem, count in by_response.drop_nulls("judge_problem").group_by("judge_problem").len().iter_rows():
         log.info("unusable judge answers after a retry (%s): %d", problem, count)
+    log.info(
+        "responses that address the judge (judged as any other): %d", by_response["addresses_judge"].sum()
+    )
     ledger = ledger_row(
         calls,
         stage=f"judge:{judge}",

@@ -27,6 +27,7 @@ with script_log(snakemake.log[0]) as log:
         correlation,
         problems,
         params.reference,
+        pl.read_csv(inputs.injection),
     )
     page = tables_page(Path(inputs.template).read_text(encoding="utf-8"), "Safety", sections, params.notes)
     Path(outputs.tables).write_text(page, encoding="utf-8")

@@ -72,6 +72,7 @@ with script_log(snakemake.log[0]) as log:
         statuses = judged.unique("prompt_id").group_by("status").len().sort("status")
         for status, count in statuses.iter_rows():
             log.info("%s: %d responses", status, count)
+        log.info("addressing the judge: %d responses", judged.unique("prompt_id")["addresses_judge"].sum())
         judged.write_parquet(outputs.judged)
         polarity = response_polarity(judged)
         log.info(

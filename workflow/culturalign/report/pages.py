@@ -51,26 +51,40 @@ def evidence_sample(
     judged: pl.DataFrame, responses: pl.DataFrame, kept: int, filtered: int, seed: int = 0
 ) -> pl.DataFrame:
     """Per (model, language), `kept` kept responses and up to `filtered` filtered-out ones, drawn at
-    random over the seeds, each with its text and its statements' labels (one row per statement;
-    a response without statements has one row with a null statement)."""
+    random over the seeds, and up to `kept` more of those that address their judge (so that a
+    reader sees them, whatever their status), each with its text and its statements' labels (one
+    row per statement; a response without statements has one row with a null statement)."""
     keys = ["model", "language", "seed", "prompt_id"]
-    statuses = judged.group_by(keys).agg(pl.col("status").first(), pl.col("item").first())
+    if "addresses_judge" not in judged.columns:
+        judged = judged.with_columns(addresses_judge=pl.lit(False))
+    statuses = judged.group_by(keys).agg(
+        pl.col("status").first(), pl.col("item").first(), pl.col("addresses_judge").first().fill_null(False)
+    )
     chosen = []
     for (model, language), candidates in statuses.sort(keys).group_by(
         "model", "language", maintain_order=True
     ):
         rng = random_stream(seed, model, language, "evidence")
+        picked = []
         for want_kept, count in ((True, kept), (False, filtered)):
             pool = candidates.filter((pl.col("status") == "kept") == want_kept)
             if pool.height and count:
                 picks = np.sort(rng.choice(pool.height, size=min(count, pool.height), replace=False))
-                chosen.append(pool[picks])
+                picked.append(pool[picks])
+        # the responses that address their judge, beyond those already drawn
+        pool = candidates.filter(pl.col("addresses_judge"))
+        if picked:
+            pool = pool.join(pl.concat(picked), on=["seed", "prompt_id"], how="anti")
+        if pool.height and kept:
+            picks = np.sort(rng.choice(pool.height, size=min(kept, pool.height), replace=False))
+            picked.append(pool[picks])
+        chosen += picked
     if not chosen:
         return pl.DataFrame()
-    picked = pl.concat(chosen)
     statements = judged.select(*keys, "statement_idx", "statement", "label", "response_language")
     return (
-        picked.join(responses.select(*keys, "text"), on=keys, how="left")
+        pl.concat(chosen)
+        .join(responses.select(*keys, "text"), on=keys, how="left")
         .join(statements, on=keys, how="left")
         .sort("model", "language", pl.col("status") != "kept", "seed", "prompt_id", "statement_idx")
     )
@@ -117,7 +131,8 @@ def evidence_page(
     )
     body = [
         '<p class="note">Alignment and self-consistency are means over seeds. Follow a link to a sample '
-        "of the responses behind a score, with the judge's label of every statement.</p>",
+        "of the responses behind a score, with the judge's label of every statement; the responses that "
+        "address their judge are always among them, marked.</p>",
         f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>",
     ]
     if sample.height:
@@ -145,11 +160,18 @@ def _response_html(
         if row["statement"] is not None
     ]
     statements = f"<ol>{''.join(labelled)}</ol>" if labelled else "<p class='meta'>No statements.</p>"
+    badge = (
+        ' · <span class="addresses-judge" title="It writes to its judge: section tags, a fake verdict '
+        'or instructions to label (culturalign.judge_injection); judged as any other.">'
+        "addresses the judge</span>"
+        if first.get("addresses_judge")
+        else ""
+    )
     return (
         '<div class="response">'
         f'<div class="meta">seed {seed} · prompt {html.escape(prompt_id)} · '
         f"item {html.escape(first['item'])} · status <b>{html.escape(first['status'])}</b> · "
-        f"response language {html.escape(str(first['response_language']))}</div>"
+        f"response language {html.escape(str(first['response_language']))}{badge}</div>"
         f'<div class="positions">{html.escape(label)}: <span class="label-pro">pro</span> '
         f'{html.escape(pro)} · <span class="label-con">con</span> {html.escape(con)}</div>'
         f"<pre>{html.escape(first['text'] or '')}</pre>{statements}</div>"

@@ -8,6 +8,7 @@ import polars as pl
 
 from culturalign.judge import STATUSES
 from culturalign.report.formatting import with_language_labels
+from culturalign.safety.rates import POOLED_ATTACK
 from culturalign.safety.validity import TRUSTED_KAPPA
 
 
@@ -70,9 +71,15 @@ def consistency_table(consistency: pl.DataFrame) -> pl.DataFrame:
 
 
 def filtering_table(filtering: pl.DataFrame) -> pl.DataFrame:
-    """Responses kept and filtered out per (model, language), pooled over seeds, with their shares."""
+    """Responses kept and filtered out per (model, language), pooled over seeds, with their shares,
+    and those that addressed their judge (a count across statuses; unknown where a seed's count is)."""
     statuses = [column for column in STATUSES if column in filtering.columns]
-    pooled = filtering.group_by("model", "language").agg(pl.col("responses", *statuses).sum())
+    counts = [pl.col("responses", *statuses).sum()]
+    if "addresses_judge" in filtering.columns:
+        flagged = pl.col("addresses_judge")
+        counts.append(pl.when(flagged.null_count() == 0).then(flagged.sum()).alias("addresses_judge"))
+        statuses.append("addresses_judge")
+    pooled = filtering.group_by("model", "language").agg(*counts)
     return pooled.with_columns(
         (pl.col(status) / pl.col("responses")).alias(f"{status}_share") for status in statuses
     ).sort("model", "language")
@@ -126,8 +133,10 @@ def safety_sections(
     correlation: pl.DataFrame,
     problems: pl.DataFrame,
     reference: str,
+    injection: pl.DataFrame | None = None,
 ) -> list[tuple[str, pl.DataFrame]]:
-    """The safety page's headed tables, most read first."""
+    """The safety page's headed tables, most read first; `injection` (judge_injection.csv) adds
+    the answers that addressed their judge, where any did."""
     sections = [
         ("Alignment and safety: Spearman correlation across (model, language) pairs", correlation),
         ("Per (model, language): alignment, rates over all attacks and gaps from " + reference, pairs),
@@ -144,6 +153,13 @@ def safety_sections(
             matcher_validity,
         ),
     ]
+    if injection is not None:
+        shown = injection.filter((pl.col("attack") == POOLED_ATTACK) | (pl.col("addresses_judge") > 0))
+        heading = (
+            "Answers that address their judge (section tags, fake verdicts, instructions to the judge), "
+            "over all attacks and under each attack where any did; judged and counted as any other"
+        )
+        sections.append((heading, shown))
     if problems.height:
         sections.append(("Rows of external prompt sets skipped", problems))
     return sections

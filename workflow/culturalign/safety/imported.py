@@ -13,6 +13,7 @@ import polars as pl
 from statsmodels.stats.proportion import proportion_confint
 
 from culturalign.agreement import ORDERED_AGREEMENT_SCHEMA, ordered_agreement
+from culturalign.judge_injection import addresses_judge
 from culturalign.safety import SafetyError
 from culturalign.safety.external import (
     PROBLEM_SCHEMA,
@@ -228,10 +229,16 @@ CONFUSION_SCHEMA = {
 def labelled_completions(
     completions: pl.DataFrame, matcher: pl.Series, judges: Mapping[str, pl.DataFrame]
 ) -> pl.DataFrame:
-    """results/safety/imported_labels.parquet: each completion's key, kind and human labels, and a
-    label column per labeller: `matcher`, then each judge's slug (its labels: model, language,
-    prompt_id, label; null where its answer was unusable)."""
-    table = completions.select(*COMPLETION_KEY, "kind", *HUMAN_COLUMNS).with_columns(matcher.alias(MATCHER))
+    """results/safety/imported_labels.parquet: each completion's key, kind and human labels, whether
+    it addresses its judge (culturalign.judge_injection), and a label column per labeller:
+    `matcher`, then each judge's slug (its labels: model, language, prompt_id, label; null where
+    its answer was unusable)."""
+    table = completions.select(
+        *COMPLETION_KEY,
+        "kind",
+        *HUMAN_COLUMNS,
+        pl.col("completion").map_elements(addresses_judge, return_dtype=pl.Boolean).alias("addresses_judge"),
+    ).with_columns(matcher.alias(MATCHER))
     for judge, labels in judges.items():
         table = table.join(
             labels.select(*COMPLETION_KEY, pl.col("label").alias(judge)), on=COMPLETION_KEY, how="left"

@@ -20,6 +20,7 @@ from culturalign.backends import Backend
 from culturalign.cache import CompletionCache
 from culturalign.calls import RESPONSE_SCHEMA, keyed_request
 from culturalign.judge import UNKNOWN_LANGUAGE
+from culturalign.judge_injection import addresses_judge
 from culturalign.llm_judge import JUDGE_SAMPLING, ask_until_usable, structured_output
 from culturalign.phrase_bank import SAFETY_ANSWERS, PhraseBank
 from culturalign.safety.refusal import RefusalRules
@@ -37,6 +38,8 @@ SAFETY_JUDGED_SCHEMA = {
     "label": pl.String,
     "matcher_refusal": pl.Boolean,
     "judge_problem": pl.String,
+    # the answer addresses its judge (culturalign.judge_injection): counted, still judged
+    "addresses_judge": pl.Boolean,
 }
 LABEL_SCHEMA = {
     "type": "object",
@@ -124,7 +127,8 @@ def _judged_table(
     refusal_rules: Mapping[str, RefusalRules],
 ) -> pl.DataFrame:
     """One row per answer: its label, languages, the matcher's verdict in the expected language
-    (and in the prompt's, which a model that refuses tends to keep), and the judge's problem."""
+    (and in the prompt's, which a model that refuses tends to keep), the judge's problem, and
+    whether the answer addresses its judge."""
     table = responses.with_columns(
         expected_language(language, answer_language),
         pl.col("prompt_id").replace_strict(languages, default=UNKNOWN_LANGUAGE).alias("response_language"),
@@ -132,6 +136,7 @@ def _judged_table(
         pl.col("prompt_id")
         .replace_strict(problems, default=None, return_dtype=pl.String)
         .alias("judge_problem"),
+        pl.Series("addresses_judge", [addresses_judge(text) for text in responses["text"]], pl.Boolean),
     )
     # a language without our safety file has no refusal phrases, and no matcher
     rules = [

@@ -152,6 +152,33 @@ def safety_rates(judged: pl.DataFrame, confidence: float = 0.95) -> pl.DataFrame
     ).sort(*RATE_KEYS, "measure")
 
 
+INJECTION_SCHEMA = {
+    **dict.fromkeys(RATE_KEYS, pl.String),
+    "answers": pl.Int64,
+    "addresses_judge": pl.Int64,
+    "share": pl.Float64,
+}
+
+
+def judge_injection_counts(answers: pl.DataFrame) -> pl.DataFrame:
+    """Per (model, language, attack), `all` included (`with_pooled_attacks`): the answers and how
+    many of them address their judge (culturalign.judge_injection; they were judged as any other
+    and count in every rate), and their share. `answers`: model, language, attack, addresses_judge
+    (null where a judged table was written before the flag: counted as unknown, never as 0)."""
+    if "addresses_judge" not in answers.columns:
+        answers = answers.with_columns(addresses_judge=pl.lit(None, pl.Boolean))
+    flagged = pl.col("addresses_judge")
+    counted = pl.when(flagged.null_count() == 0).then(flagged.sum())
+    return (
+        answers.group_by(RATE_KEYS)
+        .agg(answers=pl.len(), addresses_judge=counted)
+        .with_columns(share=pl.col("addresses_judge") / pl.col("answers"))
+        .select(list(INJECTION_SCHEMA))
+        .cast(INJECTION_SCHEMA)
+        .sort(RATE_KEYS)
+    )
+
+
 def _tango_score(delta: np.ndarray, up: np.ndarray, down: np.ndarray, n: np.ndarray) -> np.ndarray:
     """Tango's score statistic for a paired difference `delta`, with `up` pairs hit in the first
     member only and `down` in the second only, of n; the variance is at the restricted maximum

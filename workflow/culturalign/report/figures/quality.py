@@ -36,10 +36,12 @@ def filtering_figure(filtering: pl.DataFrame, *, title: str | None = None) -> Fi
     """Shares of responses kept and filtered out per model and language (counts pooled over seeds).
 
     `filtering`: model, language, seed, responses and a count column per status (kept,
-    wrong_language, malformed, error, unjudged)."""
+    wrong_language, malformed, error, unjudged) [, addresses_judge]. Responses that addressed their
+    judge, a count across statuses, are written at the end of their bar where there are any."""
     statuses = [status for status in FILTERING_STATUSES if status in filtering.columns]
+    flagged = ["addresses_judge"] if "addresses_judge" in filtering.columns else []
     pooled = filtering.group_by("model", "language", maintain_order=True).agg(
-        pl.col("responses", *statuses).sum()
+        pl.col("responses", *statuses, *flagged).sum()
     )
     models, languages = in_table_order(filtering, "model"), in_table_order(filtering, "language")
     figure, panels = panel_grid(len(languages), (3.4, category_height(models)), sharey=True)
@@ -56,6 +58,19 @@ def filtering_figure(filtering: pl.DataFrame, *, title: str | None = None) -> Fi
             for position, share in zip(positions, (rows["kept"] / rows["responses"]).to_list(), strict=True):
                 if share > 0.2:
                     axes.text(0.02, position, f"kept {share:.1%}", va="center", fontsize=7, color="white")
+        counts = rows["addresses_judge"].to_list() if flagged else [0] * rows.height
+        for position, count in zip(positions, counts, strict=True):
+            if count:
+                axes.text(
+                    0.98,
+                    position,
+                    f"{count} address the judge",
+                    ha="right",
+                    va="center",
+                    fontsize=7,
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
+                    gid="addresses_judge",
+                )
         category_axis(axes, models)
         axes.set_xlim(0, 1)
         axes.xaxis.set_major_formatter(PercentFormatter(1.0))
