@@ -29,7 +29,8 @@ AGGREGATES = {
 }
 # A safety answer's judging is one job over all runs (a vLLM judge loads once); it and the rates
 # rerun. Simulated respondents' safety answers are written by that job, not by safety_generate.
-SAFETY_AGGREGATES = {"safety_judge": 1, "safety_rates": 1}
+# The judge-validity page (here the refusal matcher's) names the study's models and languages.
+SAFETY_AGGREGATES = {"safety_judge": 1, "safety_rates": 1, "report_judge_validity": 1}
 
 
 @pytest.fixture(scope="module")

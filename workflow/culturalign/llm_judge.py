@@ -16,6 +16,7 @@ from pathlib import Path
 
 import jinja2
 import polars as pl
+import pycountry
 
 from culturalign.backends import Backend, GenerationRequest, backend_class
 from culturalign.cache import CompletionCache
@@ -33,6 +34,7 @@ from culturalign.language_id import identify_language
 from culturalign.ledger import LEDGER_SCHEMA, ledger_row
 
 LABELS = ("pro", "con", "null")
+ISO_639_1 = sorted(language.alpha_2 for language in pycountry.languages if hasattr(language, "alpha_2"))
 ATTEMPTS = 2
 JUDGE_SAMPLING = {"temperature": 0.0, "max_tokens": 400}
 LABELS_SCHEMA = {
@@ -54,11 +56,12 @@ JUDGE_LABELS_SCHEMA = JUDGED_SCHEMA | {
 def judge_parameters(statements: int | None = None) -> dict:
     """Deterministic decoding and the labels' JSON schema as structured output. With `statements`
     (vLLM's guided decoding, which supports them) the schema also fixes the number of labels and
-    the language code's length; OpenAI's strict subset of JSON Schema has no length constraints."""
+    makes the language one of the ISO 639-1 codes (a length alone let a small model write bytes
+    that decode to no code); OpenAI's strict subset of JSON Schema has no length constraints."""
     schema = LABELS_SCHEMA
     if statements is not None:
         labels = LABELS_SCHEMA["properties"]["labels"] | {"minItems": statements, "maxItems": statements}
-        language = {"type": "string", "minLength": 2, "maxLength": 3}
+        language = {"type": "string", "enum": ISO_639_1}
         schema = LABELS_SCHEMA | {"properties": {"labels": labels, "language": language}}
     return JUDGE_SAMPLING | structured_output("stance_labels", schema)
 

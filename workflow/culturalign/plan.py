@@ -26,6 +26,19 @@ from culturalign.safety.validity import labelled_answers_path
 from culturalign.survey import RQ2_REFERENCE_LANGUAGE
 
 SAFETY_FILE_PATTERN = "resources/languages/<language>/safety.yaml"
+# A re-analysis asks no model a survey or safety prompt: what a study of models plans for them.
+NOTHING_ASKED = {
+    "llm_judges": (),
+    "secondary_judges": (),
+    "judge_gold": None,
+    "translated": (),
+    "unreviewed": (),
+    "phrase_bank_languages": (),
+    "safety_languages": (),
+    "safety_attacks": {},
+    "answer_languages": {},
+    "safety_runs": (),
+}
 
 
 class Run(NamedTuple):
@@ -184,16 +197,7 @@ class Study:
             languages=tuple(sorted({run.language for run in runs})),
             seeds=tuple(sorted({run.seed for run in runs})),
             runs=runs,
-            llm_judges=(),
-            secondary_judges=(),
-            judge_gold=None,
-            translated=(),
-            unreviewed=(),
-            phrase_bank_languages=(),
-            safety_languages=(),
-            safety_attacks={},
-            answer_languages={},
-            safety_runs=(),
+            **NOTHING_ASKED,
             safety_judge=None,
             imported=config["judged_import"],
             completions_import=(),
@@ -220,16 +224,7 @@ class Study:
             languages=(),
             seeds=(),
             runs=(),
-            llm_judges=(),
-            secondary_judges=(),
-            judge_gold=None,
-            translated=(),
-            unreviewed=(),
-            phrase_bank_languages=(),
-            safety_languages=(),
-            safety_attacks={},
-            answer_languages={},
-            safety_runs=(),
+            **NOTHING_ASKED,
             safety_judge=safety_judge,
             imported=None,
             completions_import=tuple(config["safety"]["completions_import"]),
