@@ -222,9 +222,10 @@ def summary(estimate: pl.DataFrame) -> str:
     )
     gpu = estimate.drop_nulls("gpu_hours")
     if not gpu.is_empty():
+        # the speed of the model that does the work: the judge's on a judge's rows
         speeds = ", ".join(
-            f"{model} at {speed:g} tokens/s"
-            for model, speed in gpu.select("model", "tokens_per_second")
+            f"{stage} {model} at {speed:g} tokens/s"
+            for stage, model, speed in gpu.select("stage", "model", "tokens_per_second")
             .unique(maintain_order=True)
             .iter_rows()
         )
