@@ -33,14 +33,19 @@ rule ledger:
         "../workflow/scripts/concat_tables.py"
 
 
+# The languages whose prompts the estimate reads: a language not translated yet is estimated on
+# the first one's sample (the same prompts), English when every study language is translated.
+HAND_WRITTEN = [lang for lang in STUDY.languages if lang not in STUDY.translated] or [
+    "en"
+]
+
+
 rule estimate_cost:
     input:
-        # a language not translated yet is estimated on a hand-written language's prompts
         prompts=[
             f"results/prompts/{language}/{seed}.parquet"
-            for language in STUDY.languages
+            for language in HAND_WRITTEN
             for seed in STUDY.seeds
-            if language not in STUDY.translated
         ],
         safety_prompts=[
             f"results/safety/prompts/{language}.parquet"
@@ -61,9 +66,7 @@ rule estimate_cost:
     params:
         models=STUDY.models,
         runs=STUDY.as_params(STUDY.runs),
-        stand_in=next(
-            (lang for lang in STUDY.languages if lang not in STUDY.translated), "en"
-        ),
+        stand_in=HAND_WRITTEN[0],
         judge_runs=STUDY.judge_runs(),
         min_statements=config["judging"]["min_statements"],
         safety_languages=list(STUDY.safety_languages),

@@ -20,7 +20,8 @@ from culturalign.safety.judge import SafetyReader
 
 KEY = "sk-cost-estimate"
 # models of the price table, so that every call has a price
-TRANSLATOR, JUDGE, RESPONDENT = "gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06", "gpt-4-turbo-2024-04-09"
+TRANSLATOR, RESPONDENT = "gpt-4o-mini-2024-07-18", "gpt-4-turbo-2024-04-09"
+JUDGE, SECOND_JUDGE = "gpt-4o-2024-08-06", "gpt-4o-2024-05-13"
 PROMPTS = 24
 BROKEN_TEMPLATE = load_prompt_bank("en", {}, templates_path(REPO / "resources", "en")).templates[4]
 SAFETY_SET = [
@@ -64,7 +65,7 @@ class Server:
         prompt = body["messages"][-1]["content"]
         if body["model"] == TRANSLATOR:
             return self.translator(body | {"model": "translator-model"})
-        if body["model"] == JUDGE:
+        if body["model"] in (JUDGE, SECOND_JUDGE):
             if "<answer>" in prompt:
                 (answer,) = judge_sections(prompt, "answer")
                 label, _ = self.safety_reader.read(answer)
@@ -89,7 +90,7 @@ def study(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bill")
     os.environ["OPENAI_API_KEY"] = KEY
     with FakeOpenAI(
-        api_key=KEY, models=(TRANSLATOR, JUDGE, RESPONDENT), responder=Server(), tokens=tokens
+        api_key=KEY, models=(TRANSLATOR, JUDGE, SECOND_JUDGE, RESPONDENT), responder=Server(), tokens=tokens
     ) as server:
         api = {"backend": "openai", "base_url": server.base_url}
         config = {
@@ -108,11 +109,12 @@ def study(tmp_path_factory):
                 "external": [{"path": "safety.jsonl", "format": "jsonl"}],
             },
             "translation": {"translator": "translator"},
-            "judges": {"primary": "judge"},
+            "judges": {"primary": "judge", "secondary": ["second"]},
             "models": {
                 "uniform": {"backend": "simulated", "respondent": "uniform"},
                 "lm": api | {"model": RESPONDENT, "sampling": {"max_tokens": 200}},
                 "judge": api | {"model": JUDGE, "evaluate": False},
+                "second": api | {"model": SECOND_JUDGE, "evaluate": False},
                 "translator": api | {"model": TRANSLATOR, "evaluate": False},
             },
         }
@@ -144,7 +146,14 @@ def by_stage(table: pl.DataFrame, *columns: str) -> dict:
 def test_the_estimate_sends_nothing_and_names_every_paid_stage(study):
     assert study["sent_before"] == 0
     stages = set(study["before"]["stage"])
-    assert stages == {"generate", "judge:judge", "safety:none", "safety_judge:judge:none", "translate"}
+    assert stages == {
+        "generate",
+        "judge:judge",
+        "judge:second",
+        "safety:none",
+        "safety_judge:judge:none",
+        "translate",
+    }
     assert "Total: $" in study["printed"] and " to $" in study["printed"]
 
 
@@ -160,7 +169,7 @@ def test_the_estimate_before_the_run_brackets_its_ledger(study):
         assert guess["requests"] <= row["requests"] <= guess["requests_high"], stage
         assert guess["usd_low"] <= row["cost_usd"] <= guess["usd_high"], (stage, guess, row)
     # where nothing needs asking again, the requests are known exactly
-    for stage in ("generate", "judge:judge", "safety:none", "safety_judge:judge:none"):
+    for stage in ("generate", "judge:judge", "judge:second", "safety:none", "safety_judge:judge:none"):
         assert estimate[stage]["requests"] == ledger[stage]["requests"], stage
     # the translator asks about one broken template again
     assert ledger["translate"]["requests"] == estimate["translate"]["requests"] + 1
@@ -200,3 +209,21 @@ def test_the_batch_api_halves_the_price_and_gpu_hours_come_from_tokens_per_secon
     assert local["gpu_hours"] == pytest.approx((1_004_000 + 100_000) / 500 / 3600 * 2)
     text = summary(estimate_table([online, local]))
     assert "generate v at 500 tokens/s" in text and "Total: $" in text
+
+
+def test_simulated_respondents_alone_cost_nothing(tmp_path):
+    config = {
+        "survey": {
+            "path": "data/survey.sav",
+            "countries": ["US", "GB"],
+            "synthetic": {"enabled": True, "seed": 2, "respondents_per_country": 100},
+        },
+        "languages": ["en"],
+        "seeds": [0],
+        "prompts_per_seed": 8,
+        "models": {"uniform": {"backend": "simulated", "respondent": "uniform"}},
+    }
+    result = snakemake(tmp_path, "-f", "estimate_cost", config=config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert pl.read_csv(tmp_path / "results/cost_estimate.csv").is_empty()
+    assert "nothing to send, nothing to pay" in result.stdout
