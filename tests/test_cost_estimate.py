@@ -127,7 +127,7 @@ def study(tmp_path_factory):
         assert run.returncode == 0, run.stderr[-4000:]
         after = snakemake(folder, "-f", "estimate_cost")
         assert after.returncode == 0, after.stderr[-4000:]
-        yield {
+        outcome = {
             "folder": folder,
             "sent_before": sent_before,
             "before": estimate,
@@ -135,6 +135,15 @@ def study(tmp_path_factory):
             "ledger": pl.read_csv(folder / "results/ledger.csv"),
             "after": pl.read_csv(folder / "results/cost_estimate.csv"),
         }
+        # a new seed, estimated from the first one's history, then run
+        config["seeds"] = [0, 1]
+        again = snakemake(folder, "-f", "estimate_cost", config=config)
+        assert again.returncode == 0, again.stderr[-4000:]
+        outcome["new_seed"] = pl.read_csv(folder / "results/cost_estimate.csv")
+        run = snakemake(folder, "results/ledger.csv")
+        assert run.returncode == 0, run.stderr[-4000:]
+        outcome["new_ledger"] = pl.read_csv(folder / "results/ledger.csv").filter(pl.col("seed") == 1)
+        yield outcome
     os.environ.pop("OPENAI_API_KEY", None)
 
 
@@ -227,3 +236,19 @@ def test_simulated_respondents_alone_cost_nothing(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert pl.read_csv(tmp_path / "results/cost_estimate.csv").is_empty()
     assert "nothing to send, nothing to pay" in result.stdout
+
+
+def test_a_new_seed_is_estimated_from_the_history_and_alone(study):
+    estimate = study["new_seed"]
+    pending = estimate.filter(pl.col("requests") > 0)
+    assert set(pending["seed"]) == {1}
+    assert set(pending["stage"]) == {"generate", "judge:judge", "judge:second"}
+    assert set(pending["completion_basis"]) == {"observed"}
+    guess = by_stage(pending, "requests", "usd_high", "cost_usd")
+    ledger = by_stage(study["new_ledger"].filter(pl.col("cost_usd").is_not_null()), "requests", "cost_usd")
+    assert set(ledger) == set(guess)
+    for stage, row in ledger.items():
+        assert guess[stage]["requests"] == row["requests"], stage
+        assert row["cost_usd"] <= guess[stage]["usd_high"], stage
+        # the history makes the expected cost close (the test server's answers are alike)
+        assert guess[stage]["cost_usd"] == pytest.approx(row["cost_usd"], rel=0.35), stage
