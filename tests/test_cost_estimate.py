@@ -217,7 +217,7 @@ def test_the_batch_api_halves_the_price_and_gpu_hours_come_from_tokens_per_secon
     assert local["cost_usd"] is None
     assert local["gpu_hours"] == pytest.approx((1_004_000 + 100_000) / 500 / 3600 * 2)
     text = summary(estimate_table([online, local]))
-    assert "generate v at 500 tokens/s" in text and "Total: $" in text
+    assert "GPU-hours: 1.23 at 500 tokens/s" in text and "Total: $" in text
 
 
 def test_simulated_respondents_alone_cost_nothing(tmp_path):

@@ -63,7 +63,8 @@ class Bill:
         return Pricing.of(self.models[slug], self.prices, self.tokens_per_second)
 
     def free(self, slug: str) -> bool:
-        return backend_class(self.models[slug]["backend"]).simulated
+        """Whether a model's answers cost nothing and are never cached (simulated, imported)."""
+        return not backend_class(self.models[slug]["backend"]).cached
 
     def expected_completion(self, slug: str) -> float:
         """The tokens a model's typical answer has: its history's mean, else its max_tokens."""

@@ -222,15 +222,11 @@ def summary(estimate: pl.DataFrame) -> str:
     )
     gpu = estimate.drop_nulls("gpu_hours")
     if not gpu.is_empty():
-        # the speed of the model that does the work: the judge's on a judge's rows
-        speeds = ", ".join(
-            f"{stage} {model} at {speed:g} tokens/s"
-            for stage, model, speed in gpu.select("stage", "model", "tokens_per_second")
-            .unique(maintain_order=True)
-            .iter_rows()
-        )
+        # the speed of the model that does the work (the judge's on a judge's rows), per row in the table
+        speeds = " or ".join(f"{speed:g}" for speed in sorted(set(gpu["tokens_per_second"])))
         lines.append(
-            f"GPU-hours: {gpu['gpu_hours'].sum():.2f}, assuming {speeds} (prompt and completion tokens)"
+            f"GPU-hours: {gpu['gpu_hours'].sum():.2f} at {speeds} tokens/s (prompt and completion tokens; "
+            "cost.tokens_per_second or a model's own, as each row of the table says)"
         )
     return "\n".join(lines)
 
