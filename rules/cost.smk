@@ -57,6 +57,8 @@ rule estimate_cost:
         safety_judge_template=SAFETY_JUDGE_TEMPLATE,
         translate_template=TRANSLATE_TEMPLATE,
         english_templates=templates_path(RESOURCES, "en"),
+        gold=config["judges"]["gold"] or [],
+        canary_answers=STUDY.canary_answer_files(),
     output:
         "results/cost_estimate.csv",
     log:
@@ -78,6 +80,11 @@ rule estimate_cost:
         max_attempts=config["translation"]["max_attempts"],
         sampling=config["generation"],
         cost=config["cost"],
+        canary_kinds=STUDY.canary_kinds(),
+        canary=config["judges"]["canary"],
+        canary_date=CANARY_DATE,
+        gold=config["judges"]["gold"],
+        judges_seed=config["judges"]["seed"],
         cache=COMPLETION_CACHE,
     script:
         "../workflow/scripts/estimate_cost.py"

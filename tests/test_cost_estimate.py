@@ -14,9 +14,16 @@ from fake_models import BackwardsTranslator, StanceJudges
 from openai_server import FakeOpenAI
 
 from conftest import REPO, judge_sections, shipped_phrase_banks, snakemake
+from culturalign.backends import Completion
+from culturalign.bill import Bill
+from culturalign.cache import CompletionCache
+from culturalign.canary import NO_REQUEST, safety_canary, seeded_sample, stance_canary
 from culturalign.estimate import Pricing, estimate_row, estimate_table, summary, work
+from culturalign.items import load_items
+from culturalign.llm_judge import load_judge_template
 from culturalign.prompts import load_prompt_bank, templates_path
 from culturalign.safety.judge import SafetyReader
+from culturalign.safety.validity import labelled_answers, labelled_answers_path
 
 KEY = "sk-cost-estimate"
 # models of the price table, so that every call has a price
@@ -123,7 +130,8 @@ def study(tmp_path_factory):
         assert before.returncode == 0, before.stderr[-4000:]
         sent_before = sum(server.answered.values())
         estimate = pl.read_csv(folder / "results/cost_estimate.csv")
-        run = snakemake(folder, "results/ledger.csv")
+        # the drift canary of the safety judge (on the shipped English labelled answers) has no ledger
+        run = snakemake(folder, "results/ledger.csv", "results/judges/canary.csv")
         assert run.returncode == 0, run.stderr[-4000:]
         after = snakemake(folder, "-f", "estimate_cost")
         assert after.returncode == 0, after.stderr[-4000:]
@@ -134,6 +142,7 @@ def study(tmp_path_factory):
             "printed": before.stdout,
             "ledger": pl.read_csv(folder / "results/ledger.csv"),
             "after": pl.read_csv(folder / "results/cost_estimate.csv"),
+            "canary_sent": sum(count for prompt, count in server.answered.items() if NO_REQUEST in prompt),
         }
         # a new seed, estimated from the first one's history, then run
         config["seeds"] = [0, 1]
@@ -162,6 +171,7 @@ def test_the_estimate_sends_nothing_and_names_every_paid_stage(study):
         "safety:none",
         "safety_judge:judge:none",
         "translate",
+        "canary:judge",
     }
     assert "Total: $" in study["printed"] and " to $" in study["printed"]
 
@@ -171,7 +181,7 @@ def test_the_estimate_before_the_run_brackets_its_ledger(study):
     ledger = by_stage(
         study["ledger"].filter(pl.col("cost_usd").is_not_null()), "requests", "cached", "cost_usd"
     )
-    assert set(ledger) == set(estimate)
+    assert set(ledger) == set(estimate) - {"canary:judge"}
     for stage, row in ledger.items():
         guess = estimate[stage]
         assert row["cached"] == 0
@@ -180,6 +190,7 @@ def test_the_estimate_before_the_run_brackets_its_ledger(study):
     # where nothing needs asking again, the requests are known exactly
     for stage in ("generate", "judge:judge", "judge:second", "safety:none", "safety_judge:judge:none"):
         assert estimate[stage]["requests"] == ledger[stage]["requests"], stage
+    assert estimate["canary:judge"]["requests"] == study["canary_sent"] > 0
     # the translator asks about one broken template again
     assert ledger["translate"]["requests"] == estimate["translate"]["requests"] + 1
 
@@ -252,3 +263,89 @@ def test_a_new_seed_is_estimated_from_the_history_and_alone(study):
         assert row["cost_usd"] <= guess[stage]["usd_high"], stage
         # the history makes the expected cost close (the test server's answers are alike)
         assert guess[stage]["cost_usd"] == pytest.approx(row["cost_usd"], rel=0.35), stage
+
+
+class Recorder:
+    """A judge that answers every canary unit usably at once, and records the keys it was asked."""
+
+    def __init__(self):
+        self.keys = []
+
+    def generate(self, requests, record=None):
+        completions = []
+        for request in requests:
+            self.keys.append(request.key)
+            answer = json.dumps({"labels": ["pro"], "language": "en", "label": "refusal"})
+            completion = Completion(answer, "stop", 100, 10)
+            if record:
+                record(request, completion)
+            completions.append(completion)
+        return completions
+
+
+def test_the_canary_is_estimated_on_the_requests_it_sends(tmp_path):
+    items = load_items(REPO / "resources/items.yaml")
+    keys = sorted(items)[:6]
+    gold = pl.DataFrame(
+        {
+            "item": [key for key in keys for _ in range(3)],
+            "language": "en",
+            "statement": [f"Person {n} holds a view on {key}." for key in keys for n in range(3)],
+        }
+    )
+    answers = labelled_answers(labelled_answers_path(REPO / "resources", "en")).with_columns(
+        language=pl.lit("en")
+    )
+    template = load_judge_template(REPO / "resources/judge/prompt.jinja")
+    safety_template = load_judge_template(REPO / "resources/safety/judge.jinja")
+    prices = REPO / "resources/prices.csv"
+    settings = {"backend": "openai", "model": JUDGE}
+    cache_path = tmp_path / "cache.sqlite"
+
+    def estimate() -> dict:
+        bill = Bill(
+            models={"judge": settings},
+            cache=CompletionCache(cache_path),
+            prices=prices,
+            sampling={},
+            retry_share=0.05,
+            tokens_per_second=1000,
+        )
+        bill.canary(
+            "judge",
+            ["stance", "safety"],
+            gold=gold,
+            answers=answers,
+            items=items,
+            template=template,
+            safety_template=safety_template,
+            size=10,
+            seed=0,
+            date="2026-01-01",
+        )
+        (row,) = bill.rows
+        return row
+
+    before = estimate()
+    judge = Recorder()
+    cache = CompletionCache(cache_path)
+    stance_canary(
+        seeded_sample(gold.sample(fraction=1, shuffle=True, seed=3), 10, 0, "stance"),
+        items,
+        template,
+        judge,
+        cache,
+        settings=settings,
+        date="2026-01-01",
+    )
+    safety_canary(
+        seeded_sample(answers, 10, 0, "safety"),
+        safety_template,
+        judge,
+        cache,
+        settings=settings,
+        date="2026-01-01",
+    )
+    assert before["stage"] == "canary:judge" and before["requests"] == len(judge.keys) == 20
+    assert before["requests_high"] == 40 and before["usd_low"] < before["cost_usd"] < before["usd_high"]
+    assert estimate()["requests"] == 0  # asked today: nothing left until the next date

@@ -11,6 +11,7 @@ import polars as pl
 from culturalign.backends import backend_class
 from culturalign.cache import CompletionCache
 from culturalign.calls import keyed_request, sampling_parameters, uncached
+from culturalign.canary import NO_REQUEST, seeded_sample
 from culturalign.estimate import (
     Pricing,
     estimate_row,
@@ -345,5 +346,79 @@ class Bill:
                 language=language,
                 seed=0,
                 pricing=self.pricing(translator),
+            )
+        )
+
+    # -- the drift canary -----------------------------------------------------------------------
+
+    def canary(
+        self,
+        judge: str,
+        kinds: list[str],
+        *,
+        gold: pl.DataFrame | None,
+        answers: pl.DataFrame | None,
+        items: Mapping[str, Item],
+        template: jinja2.Template,
+        safety_template: jinja2.Template,
+        size: int,
+        seed: int,
+        date: str,
+    ) -> None:
+        """The drift canary of one API judge on `date` (culturalign.canary): its seeded samples of
+        gold statements and labelled safety answers under the date's request keys."""
+        settings, stance, safety = self.models[judge], [], []
+        if "stance" in kinds and gold is not None:
+            statements = gold.select("item", "language", "statement").unique()
+            sample = seeded_sample(statements.filter(pl.col("item").is_in(list(items))), size, seed, "stance")
+            stance = [
+                judge_request(
+                    template,
+                    items[item],
+                    statement,
+                    [statement],
+                    prompt_id=f"{item}/{language}/{statement}",
+                    language=language,
+                    seed=0,
+                    settings=settings,
+                    attempt=0,
+                    occasion=f"canary/{date}",
+                )
+                for item, language, statement in sample.iter_rows()
+            ]
+        if "safety" in kinds and answers is not None:
+            sample = seeded_sample(answers, size, seed, "safety")
+            safety = [
+                keyed_request(
+                    settings,
+                    safety_template.render(request=NO_REQUEST, response=text),
+                    safety_judge_parameters(),
+                    f"canary/{date}/attempt-0",
+                    prompt_id=f"{language}/{answer_id}",
+                    item="safety",
+                    language=language,
+                    seed=0,
+                )
+                for language, answer_id, text in sample.select("language", "id", "text").iter_rows()
+            ]
+        done = requests_work(
+            uncached(stance, self.cache),
+            typical_completion=None,
+            max_tokens=JUDGE_SAMPLING["max_tokens"],
+            retries=ATTEMPTS - 1,
+        ) + requests_work(
+            uncached(safety, self.cache),
+            typical_completion=None,
+            max_tokens=safety_judge_parameters()["max_tokens"],
+            retries=ATTEMPTS - 1,
+        )
+        self.rows.append(
+            estimate_row(
+                done,
+                stage=f"canary:{judge}",
+                model=judge,
+                language="",
+                seed=None,
+                pricing=self.pricing(judge),
             )
         )

@@ -5,10 +5,13 @@ import polars as pl
 from culturalign.bill import Bill
 from culturalign.cache import CompletionCache
 from culturalign.estimate import estimate_table, summary
+from culturalign.io import read_table
 from culturalign.items import load_items
+from culturalign.language_resources import language_of
 from culturalign.llm_judge import load_judge_template
 from culturalign.logs import script_log
 from culturalign.prompts import load_prompt_bank
+from culturalign.safety.validity import labelled_answers
 from culturalign.translate import load_translation_prompt
 
 with script_log(snakemake.log[0]) as log:
@@ -46,6 +49,27 @@ with script_log(snakemake.log[0]) as log:
         prompt = load_translation_prompt(inputs.translate_template)
         for language in params.translated:
             bill.translate(params.translator, language, english, prompt, params.max_attempts)
+    if params.canary_kinds:
+        gold = read_table(params.gold) if params.gold else None
+        answers = None
+        if inputs.canary_answers:
+            answers = pl.concat(
+                labelled_answers(path).with_columns(language=pl.lit(language_of(path)))
+                for path in inputs.canary_answers
+            )
+        for judge, kinds in params.canary_kinds.items():
+            bill.canary(
+                judge,
+                kinds,
+                gold=gold,
+                answers=answers,
+                items=items,
+                template=template,
+                safety_template=load_judge_template(inputs.safety_judge_template),
+                size=params.canary["size"],
+                seed=params.judges_seed,
+                date=params.canary_date,
+            )
     estimate = estimate_table(bill.rows)
     estimate.write_csv(snakemake.output[0])
     text = summary(estimate)
