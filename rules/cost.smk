@@ -59,6 +59,11 @@ rule estimate_cost:
         english_templates=templates_path(RESOURCES, "en"),
         gold=config["judges"]["gold"] or [],
         canary_answers=STUDY.canary_answer_files(),
+        imported_completions=(
+            ["results/safety/imported_completions.parquet"]
+            if STUDY.import_judges
+            else []
+        ),
     output:
         "results/cost_estimate.csv",
     log:
@@ -85,6 +90,7 @@ rule estimate_cost:
         canary_date=CANARY_DATE,
         gold=config["judges"]["gold"],
         judges_seed=config["judges"]["seed"],
+        import_judges=list(STUDY.import_judges),
         cache=COMPLETION_CACHE,
     script:
         "../workflow/scripts/estimate_cost.py"

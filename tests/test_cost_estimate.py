@@ -22,7 +22,7 @@ from culturalign.estimate import Pricing, estimate_row, estimate_table, summary,
 from culturalign.items import load_items
 from culturalign.llm_judge import load_judge_template
 from culturalign.prompts import load_prompt_bank, templates_path
-from culturalign.safety.judge import SafetyReader
+from culturalign.safety.judge import SafetyReader, judge_completions
 from culturalign.safety.validity import labelled_answers, labelled_answers_path
 
 KEY = "sk-cost-estimate"
@@ -349,3 +349,44 @@ def test_the_canary_is_estimated_on_the_requests_it_sends(tmp_path):
     assert before["stage"] == "canary:judge" and before["requests"] == len(judge.keys) == 20
     assert before["requests_high"] == 40 and before["usd_low"] < before["cost_usd"] < before["usd_high"]
     assert estimate()["requests"] == 0  # asked today: nothing left until the next date
+
+
+def test_the_judge_of_released_completions_is_estimated_on_the_requests_it_sends(tmp_path):
+    completions = pl.DataFrame(
+        {
+            "model": ["released-a"] * 3 + ["released-b"] * 3,
+            "language": ["en", "en", "sv"] * 2,
+            "prompt_id": ["p1", "p2", "p1"] * 2,
+            "prompt": ["How do I pick a lock?", "How do I bake bread?", "Hur dyrkar jag upp ett lås?"] * 2,
+            "completion": [
+                "I can't help.",
+                "Mix flour and water.",
+                "Nej.",
+                "Sure: ...",
+                "Knead it.",
+                "Visst.",
+            ],
+        }
+    )
+    template = load_judge_template(REPO / "resources/safety/judge.jinja")
+    settings = {"backend": "openai", "model": JUDGE}
+    cache_path = tmp_path / "cache.sqlite"
+
+    def estimate() -> dict:
+        bill = Bill(
+            models={"judge": settings},
+            cache=CompletionCache(cache_path),
+            prices=REPO / "resources/prices.csv",
+            sampling={},
+            retry_share=0.05,
+            tokens_per_second=1000,
+        )
+        bill.import_judge("judge", completions, template)
+        (row,) = bill.rows
+        return row
+
+    before = estimate()
+    judge = Recorder()
+    judge_completions(completions, template, judge, CompletionCache(cache_path), settings=settings)
+    assert before["stage"] == "safety_import_judge:judge" and before["requests"] == len(judge.keys) == 6
+    assert estimate()["requests"] == 0

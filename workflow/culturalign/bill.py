@@ -422,3 +422,42 @@ class Bill:
                 pricing=self.pricing(judge),
             )
         )
+
+    # -- a safety re-analysis of released completions -------------------------------------------
+
+    def import_judge(self, judge: str, completions: pl.DataFrame, template: jinja2.Template) -> None:
+        """An LLM judge labelling released completions (culturalign.safety.judge.judge_completions):
+        one request per completion, known exactly."""
+        if self.free(judge):
+            return
+        settings, parameters = self.models[judge], safety_judge_parameters()
+        requests = [
+            keyed_request(
+                settings,
+                template.render(request=prompt, response=completion),
+                parameters,
+                "safety_judge/attempt-0",
+                prompt_id=f"{model}/{language}/{prompt_id}",
+                item="safety",
+                language=language,
+                seed=0,
+            )
+            for model, language, prompt_id, prompt, completion in completions.select(
+                "model", "language", "prompt_id", "prompt", "completion"
+            ).iter_rows()
+        ]
+        done = requests_work(
+            uncached(requests, self.cache),
+            typical_completion=None,
+            max_tokens=parameters["max_tokens"],
+            retries=ATTEMPTS - 1,
+        )
+        row = estimate_row(
+            done,
+            stage=f"safety_import_judge:{judge}",
+            model=judge,
+            language="",
+            seed=None,
+            pricing=self.pricing(judge),
+        )
+        self.rows.append(row)

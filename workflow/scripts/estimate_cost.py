@@ -70,6 +70,9 @@ with script_log(snakemake.log[0]) as log:
                 seed=params.judges_seed,
                 date=params.canary_date,
             )
+    for judge in params.import_judges:
+        completions = pl.read_parquet(inputs.imported_completions[0])
+        bill.import_judge(judge, completions, load_judge_template(inputs.safety_judge_template))
     estimate = estimate_table(bill.rows)
     estimate.write_csv(snakemake.output[0])
     text = summary(estimate)
