@@ -1,5 +1,5 @@
-# Cost: the ledger of what every stage sent and paid, and what generation would cost before
-# anything is sent (`snakemake estimate_cost`).
+# Cost: the ledger of what every stage sent and paid, and what every paid stage would send and
+# cost before anything is sent (`snakemake -f estimate_cost`).
 
 
 localrules:
@@ -33,14 +33,37 @@ rule ledger:
         "../workflow/scripts/concat_tables.py"
 
 
+# The languages whose prompts the estimate reads: a language not translated yet is estimated on
+# the first one's sample (the same prompts), English when every study language is translated.
+HAND_WRITTEN = [lang for lang in STUDY.languages if lang not in STUDY.translated] or [
+    "en"
+]
+
+
 rule estimate_cost:
     input:
         prompts=[
             f"results/prompts/{language}/{seed}.parquet"
-            for language in STUDY.languages
+            for language in HAND_WRITTEN
             for seed in STUDY.seeds
         ],
+        safety_prompts=[
+            f"results/safety/prompts/{language}.parquet"
+            for language in STUDY.safety_languages
+        ],
         prices=PRICES_FILE,
+        item_bank=ITEMS_FILE,
+        judge_template=JUDGE_TEMPLATE,
+        safety_judge_template=SAFETY_JUDGE_TEMPLATE,
+        translate_template=TRANSLATE_TEMPLATE,
+        english_templates=templates_path(RESOURCES, "en"),
+        gold=config["judges"]["gold"] or [],
+        canary_answers=STUDY.canary_answer_files(),
+        imported_completions=(
+            ["results/safety/imported_completions.parquet"]
+            if STUDY.import_judges
+            else []
+        ),
     output:
         "results/cost_estimate.csv",
     log:
@@ -49,12 +72,25 @@ rule estimate_cost:
         "../envs/core.yaml"
     params:
         models=STUDY.models,
-        samples=[
-            {"language": language, "seed": seed}
-            for language in STUDY.languages
-            for seed in STUDY.seeds
-        ],
+        runs=STUDY.as_params(STUDY.runs),
+        stand_in=HAND_WRITTEN[0],
+        judge_runs=STUDY.judge_runs(),
+        min_statements=config["judging"]["min_statements"],
+        safety_languages=list(STUDY.safety_languages),
+        safety_runs=STUDY.as_params(STUDY.safety_runs),
+        safety_judge=STUDY.safety_judge,
+        safety_sampling=SAFETY_SAMPLING,
+        translated=list(STUDY.translated),
+        translator=config["translation"]["translator"],
+        max_attempts=config["translation"]["max_attempts"],
         sampling=config["generation"],
+        cost=config["cost"],
+        canary_kinds=STUDY.canary_kinds(),
+        canary=config["judges"]["canary"],
+        canary_date=CANARY_DATE,
+        gold=config["judges"]["gold"],
+        judges_seed=config["judges"]["seed"],
+        import_judges=list(STUDY.import_judges),
         cache=COMPLETION_CACHE,
     script:
         "../workflow/scripts/estimate_cost.py"

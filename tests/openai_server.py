@@ -43,6 +43,7 @@ class FakeOpenAI:
         max_batch_requests: int = 50_000,
         max_batch_bytes: int = 200_000_000,
         responder: Callable[[dict], str] | None = None,
+        tokens: Callable[[str], int] = lambda text: len(text.split()),
     ):
         self.api_key = api_key
         self.models = set(models)
@@ -53,6 +54,7 @@ class FakeOpenAI:
         self.max_batch_requests = max_batch_requests
         self.max_batch_bytes = max_batch_bytes
         self.responder = responder
+        self.tokens = tokens  # the tokens the server counts in a text (default: its words)
         self.answered: Counter[str] = Counter()
         self.attempts: Counter[str] = Counter()
         self.files: dict[str, dict] = {}
@@ -132,9 +134,9 @@ class FakeOpenAI:
                 {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}
             ],
             "usage": {
-                "prompt_tokens": len(prompt.split()),
-                "completion_tokens": len(answer.split()),
-                "total_tokens": len(prompt.split()) + len(answer.split()),
+                "prompt_tokens": self.tokens(prompt),
+                "completion_tokens": self.tokens(answer),
+                "total_tokens": self.tokens(prompt) + self.tokens(answer),
             },
         }
 
