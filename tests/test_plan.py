@@ -263,3 +263,17 @@ def test_an_unreadable_external_set_fails_the_plan_naming_key_and_file(items, tm
     }
     with pytest.raises(SafetyError, match=r"safety.external\[0\]: .*multijail.csv: no column 'id'"):
         planned(config, items)
+
+
+def test_planning_a_study_imports_no_heavy_statistics_or_drawing():
+    """Every job parses the workflow again, so what planning imports is paid once per job."""
+    import subprocess
+    import sys
+
+    heavy = ("statsmodels", "matplotlib", "sklearn", "pymer4", "rpy2")
+    code = (
+        "import sys, culturalign.plan, culturalign.report.registry, culturalign.report.notes; "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

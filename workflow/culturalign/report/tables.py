@@ -8,7 +8,7 @@ import polars as pl
 
 from culturalign.judge import STATUSES
 from culturalign.report.formatting import with_language_labels
-from culturalign.safety.rates import POOLED_ATTACK
+from culturalign.safety.sets import POOLED_ATTACK
 from culturalign.safety.validity import TRUSTED_KAPPA
 
 

@@ -21,9 +21,9 @@ import numpy as np
 import polars as pl
 from statsmodels.stats.proportion import proportion_confint
 
+from culturalign.safety.sets import POOLED_ATTACK
 from culturalign.stats import random_stream, spearman_with_ci
 
-POOLED_ATTACK = "all"
 # measure: (the answers it is taken over, what counts as a hit). Answers without a label (the judge
 # gave none) count for no label measure; answers without text for no measure.
 MEASURES = {

@@ -22,6 +22,8 @@ COMMON_ATTACKS = ("role_play", "prefix_injection", "refusal_suppression", "other
 LANGUAGE_ATTACKS = ("code_switching", "transliteration")
 # `none` is the prompt as it is.
 ATTACKS = ("none", *COMMON_ATTACKS, *LANGUAGE_ATTACKS)
+# What rates over all attacks name as their attack.
+POOLED_ATTACK = "all"
 SAFETY_FILE_KEYS = (
     *KINDS,
     "attacks",
