@@ -19,6 +19,7 @@ include: "rules/safety.smk"
 include: "rules/safety_import.smk"
 include: "rules/canary.smk"
 include: "rules/report.smk"
+include: "rules/audit.smk"
 
 
 rule all:

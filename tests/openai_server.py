@@ -4,7 +4,9 @@
 It answers each prompt with a numbered list, counts how often it answered each prompt (directly
 or in a batch), checks the bearer key, and injects faults on request. A prompt containing a fault
 marker meets that fault on its first two attempts: 429 with Retry-After, 500, a malformed body,
-a dropped connection, a slow answer; in a batch, `[batch-500]` fails that line. Batches complete
+a dropped connection, a slow answer; a prompt that starts with `[400]` is refused every time
+(a request the API rejects; a judge's prompt that quotes it is not);
+in a batch, `[batch-500]` fails that line. Batches complete
 `batch_seconds` after they are created; `expire_after` makes a batch expire after answering only
 that many of its lines; `responder` writes the answers a test needs (a judge's JSON, a
 translation); files and batches above `max_batch_requests`/`max_batch_bytes` are
@@ -20,6 +22,7 @@ import asyncio
 import json
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from itertools import count
@@ -130,6 +133,7 @@ class FakeOpenAI:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body["model"],
+            "system_fingerprint": f"fp_{zlib.crc32(body['model'].encode()):08x}",
             "choices": [
                 {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}
             ],
@@ -147,6 +151,8 @@ class FakeOpenAI:
         prompt = body["messages"][-1]["content"]
         self.attempts[prompt] += 1
         faulty = self.attempts[prompt] <= FAULTY_ATTEMPTS
+        if prompt.startswith("[400]"):
+            return error(400, "Invalid prompt")
         if faulty and "[429]" in prompt:
             return error(429, "Rate limit reached", {"Retry-After": "0.05"})
         if faulty and "[500]" in prompt:

@@ -820,6 +820,22 @@ def test_safety_alignment_plots_pairs_the_correlation_and_the_gaps_from_english(
     assert intervals[round(positions[1], 6)] == pytest.approx((-0.05, 0.25))
 
 
+def test_a_pair_whose_answers_were_all_filtered_out_has_no_point_but_keeps_its_gap():
+    _, pairs, correlation = safety_tables()
+    # m2 answered no Danish survey prompt in Danish: no alignment, but safety rates and a gap
+    filtered = pairs.with_columns(
+        alignment=pl.when((pl.col("model") == "m2") & (pl.col("language") == "da"))
+        .then(None)
+        .otherwise("alignment")
+    )
+    figure = safety_alignment_figure(filtered, correlation)
+    figure.draw_without_rendering()
+    success, _, gaps = figure.axes[:3]
+    assert success.get_title().endswith("over 3 pairs")
+    assert "da" in [text.get_text() for text in success.texts]  # m1's Danish point is labelled
+    assert [label.get_text() for label in gaps.get_yticklabels()] == ["m1 · da", "m2 · da"]
+
+
 def test_an_analysis_that_was_not_fitted_keeps_its_figure_and_says_why(tmp_path):
     reason = "RQ1 not fitted: 4 observations (one per model and language) for 5 fixed effects"
     figure = unavailable_figure("rq1 coefficients", reason)

@@ -63,9 +63,26 @@ def keyed_request(
     return GenerationRequest(prompt_id, item, language, seed, messages, parameters, key, attack)
 
 
+class ReplayError(RuntimeError):
+    """A replay of an audit bundle needs a request the bundle does not hold."""
+
+
 def uncached(requests: list[GenerationRequest], cache: CompletionCache) -> list[GenerationRequest]:
     stored = cache.get_many([request.key for request in requests])
     return [request for request in requests if request.key not in stored]
+
+
+def replayable(missing: list[GenerationRequest], cache: CompletionCache | None) -> list[GenerationRequest]:
+    """`missing` (requests the cache does not hold), to be sent; a replay sends nothing, so there
+    any of them is an error naming it."""
+    if cache is not None and cache.replay_source and missing:
+        first = missing[0]
+        raise ReplayError(
+            f"{len(missing)} request(s) are not in the audit bundle {cache.replay_source}, the first "
+            f"{first.key} (prompt {first.prompt_id}, item {first.item}, language {first.language}, "
+            f"seed {first.seed}): a replay sends nothing"
+        )
+    return missing
 
 
 def generate_responses(
@@ -73,11 +90,10 @@ def generate_responses(
 ) -> tuple[pl.DataFrame, float]:
     """The responses table (one row per request, in order) and the seconds spent generating."""
     cached = cache.get_many([request.key for request in requests]) if cache else {}
-    missing = [request for request in requests if request.key not in cached]
+    missing = replayable([request for request in requests if request.key not in cached], cache)
     started = time.perf_counter()
-    fresh = dict(
-        zip([r.key for r in missing], backend.generate(missing, cache.record if cache else None), strict=True)
-    )
+    answers = backend.generate(missing, cache.record if cache else None) if missing else []
+    fresh = dict(zip([r.key for r in missing], answers, strict=True))
     seconds = time.perf_counter() - started
     completions = [cached.get(request.key) or fresh[request.key] for request in requests]
     table = pl.DataFrame(

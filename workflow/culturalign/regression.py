@@ -425,6 +425,22 @@ def rq2_item_notes(
     return notes
 
 
+RQ2_COEFFICIENTS_SCHEMA = {
+    "term": pl.String,
+    "estimate": pl.Float64,
+    "std_error": pl.Float64,
+    "ci_low": pl.Float64,
+    "ci_high": pl.Float64,
+    "p_value": pl.Float64,
+    "engine": pl.String,
+    "note": pl.String,
+}
+RQ2_NOT_FITTED = {"engine": "statsmodels-ols", "r2": None, "residual_df": 0.0}
+RQ2_NOT_FITTED_REASON = (
+    "RQ2 not fitted: no model kept answers in a language with a native population other than the US"
+)
+
+
 def fit_rq2(data: pl.DataFrame) -> Fit:
     """`alignment ~ 0 + cell + us:cell` by OLS, cell = (model, language): the `us:model=...:
     language=...` terms are each model's US lean in that language against the analytic null of
@@ -438,6 +454,8 @@ def fit_rq2(data: pl.DataFrame) -> Fit:
     data = data.drop_nulls("alignment").with_columns(
         pl.concat_str(pl.lit("model="), "model", pl.lit(":language="), "language").alias("cell")
     )
+    if data.is_empty():  # RQ2_NOT_FITTED_REASON
+        return Fit(pl.DataFrame(schema=RQ2_COEFFICIENTS_SCHEMA), RQ2_NOT_FITTED, np.empty(0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # no residual df: handled below
         result = smf.ols("alignment ~ 0 + C(cell) + us:C(cell)", data.to_pandas()).fit()

@@ -4,6 +4,7 @@ from culturalign.io import read_runs
 from culturalign.logs import script_log
 from culturalign.regression import (
     RQ2_ANALYTIC_NULL,
+    RQ2_NOT_FITTED_REASON,
     fit_rq2,
     rq2_alignment,
     rq2_item_notes,
@@ -32,7 +33,10 @@ with script_log(snakemake.log[0]) as log:
         sorted(set(data["language"])),
         params.unit,
         RQ2_ANALYTIC_NULL,
+        RQ2_NOT_FITTED_REASON,
     )
+    if data.is_empty():
+        log.warning(RQ2_NOT_FITTED_REASON)
     fit = fit_rq2(data)
     if fit.coefficients["note"].is_not_null().any():
         log.warning(fit.coefficients["note"][0])

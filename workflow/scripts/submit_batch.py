@@ -2,7 +2,7 @@ import json
 
 from culturalign.backends import create_backend
 from culturalign.cache import CompletionCache
-from culturalign.calls import uncached
+from culturalign.calls import replayable, uncached
 from culturalign.generate import run_requests
 from culturalign.logs import script_log
 
@@ -16,7 +16,8 @@ with script_log(snakemake.log[0]) as log:
         settings=params.settings,
         study_sampling=params.sampling,
     )
-    missing = uncached(requests, CompletionCache(params.cache))
+    cache = CompletionCache(params.cache)
+    missing = replayable(uncached(requests, cache), cache)
     submitted = backend.submit(missing)
     log.info(
         "%d requests: %d cached, %d submitted now, %d already in batches (state: %s)",

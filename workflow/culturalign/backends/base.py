@@ -30,6 +30,10 @@ class Completion:
     completion_tokens: int | None = None
     cached: bool = False
     error: str | None = None
+    # what an API said answered (its model id, its system fingerprint where it gives one): an
+    # alias such as gpt-4o moves to newer weights, and an audit must show which ones answered
+    model_id: str | None = None
+    system_fingerprint: str | None = None
 
 
 Record = Callable[[GenerationRequest, Completion], None]

@@ -205,6 +205,8 @@ class OpenAIBackend(Backend):
                     finish_reason=choice.finish_reason,
                     prompt_tokens=usage.prompt_tokens if usage else None,
                     completion_tokens=usage.completion_tokens if usage else None,
+                    model_id=response.model,
+                    system_fingerprint=response.system_fingerprint,
                 )
             except refused as failure:
                 raise refusal(self.settings, failure) from None

@@ -249,6 +249,8 @@ class OpenAIBatchBackend:
                 finish_reason=choice["finish_reason"],
                 prompt_tokens=usage.get("prompt_tokens"),
                 completion_tokens=usage.get("completion_tokens"),
+                model_id=body.get("model"),
+                system_fingerprint=body.get("system_fingerprint"),
             )
         except (KeyError, IndexError, TypeError) as failure:
             return result["custom_id"], Completion(None, None, error=f"malformed batch line: {failure!r}")

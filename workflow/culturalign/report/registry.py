@@ -97,8 +97,9 @@ class FigureEntry:
     draw: "Callable[[Tables, Any], Figure]"
     labels: Mapping[str, str] | None = None
     shown: Callable[[ReportScope], bool] = always
-    # Drawn from RQ1's fit: where the design could not carry RQ1's formula, the figure says why.
-    from_rq1: bool = False
+    # Drawn from a regression's fit (rq1, rq2): where the design could not carry it, the figure
+    # says why instead.
+    fitted_by: str | None = None
 
     @property
     def path(self) -> str:
@@ -180,7 +181,7 @@ STUDY_FIGURES = (
             _lme4_residuals(tables), tables["rq1"]
         ),
         labels={"figure": "RQ1 capability and alignment"},
-        from_rq1=True,
+        fitted_by="rq1",
     ),
     FigureEntry(
         "rq1_coefficients",
@@ -190,7 +191,7 @@ STUDY_FIGURES = (
             tables["rq1"], title="RQ1 fixed effects"
         ),
         labels={"figure": "RQ1 coefficients"},
-        from_rq1=True,
+        fitted_by="rq1",
     ),
     FigureEntry(
         "rq2_us_bias",
@@ -198,6 +199,7 @@ STUDY_FIGURES = (
         "2. Regression",
         lambda tables, params: figures("regression").us_bias_figure(tables["rq2"], tables["rq2_totals"]),
         labels={"figure": "RQ2 US bias"},
+        fitted_by="rq2",
     ),
     FigureEntry(
         "rq1_residuals",
@@ -207,7 +209,7 @@ STUDY_FIGURES = (
             _lme4_residuals(tables), "RQ1 (lme4) residuals"
         ),
         labels={"figure": "RQ1 residuals"},
-        from_rq1=True,
+        fitted_by="rq1",
     ),
     FigureEntry(
         "rq2_residuals",
@@ -217,6 +219,7 @@ STUDY_FIGURES = (
             tables["rq2_residuals"], "RQ2 (OLS) residuals"
         ),
         labels={"figure": "RQ2 residuals"},
+        fitted_by="rq2",
     ),
     FigureEntry(
         "filtering",

@@ -5,6 +5,7 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
+from culturalign.audit import HISTORY_MARK
 from culturalign.report.formatting import format_interval, format_number, language_label
 from culturalign.report.notes import HonestyNote
 from culturalign.report.tables import ledger_table
@@ -95,6 +96,9 @@ def summary_markdown(
         cost = ledger_table(ledger)
         lines += [
             "",
+            # what this run paid and waited for: an audit's replay reads every answer from its
+            # bundle and does not compare this part (culturalign.audit.HISTORY_MARK)
+            f"<!-- {HISTORY_MARK} -->",
             "## Cost",
             "",
             f"{int(cost['requests'].sum())} requests ({int(cost['cached'].sum())} from the cache), "
@@ -102,6 +106,7 @@ def summary_markdown(
             f"{int(cost['completion_tokens'].sum())} completion tokens, "
             f"${cost['cost_usd'].fill_null(0).sum():.2f}, "
             f"{cost['seconds'].sum():.0f} s of generation and judging.",
+            f"<!-- /{HISTORY_MARK} -->",
         ]
     lines += [
         "",

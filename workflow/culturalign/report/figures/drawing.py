@@ -18,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from culturalign.regression import RQ2_NOT_FITTED_REASON
 from culturalign.report.notes import figure_banner
 
 # Okabe & Ito's colours, distinguishable under the common colour-vision deficiencies (their yellow is
@@ -230,9 +231,9 @@ def category_positions(values: pl.Series, categories: Sequence[str]) -> np.ndarr
 
 
 def drawn_figure(entry, tables: Mapping[str, pl.DataFrame], params) -> Figure:
-    """The entry's figure with the honesty notes' banner across the top; a figure of an RQ1 that
-    was not fitted says why instead."""
-    reason = _rq1_not_fitted(tables) if entry.from_rq1 else None
+    """The entry's figure with the honesty notes' banner across the top; a figure of a regression
+    that was not fitted says why instead."""
+    reason = _not_fitted(entry.fitted_by, tables) if entry.fitted_by else None
     figure = (
         unavailable_figure(entry.name.replace("_", " "), reason) if reason else entry.draw(tables, params)
     )
@@ -242,8 +243,11 @@ def drawn_figure(entry, tables: Mapping[str, pl.DataFrame], params) -> Figure:
     return figure
 
 
-def _rq1_not_fitted(tables: Mapping[str, pl.DataFrame]) -> str | None:
-    """Why RQ1 was not fitted (its fit table's note), or None when it was."""
-    if not tables["rq1"].is_empty():
+def _not_fitted(regression: str, tables: Mapping[str, pl.DataFrame]) -> str | None:
+    """Why a regression was not fitted, or None when it was: RQ1's fit table says why; RQ2 is not
+    fitted only when no model kept answers in a language with a native population."""
+    if not tables[regression].is_empty():
         return None
+    if regression == "rq2":
+        return RQ2_NOT_FITTED_REASON
     return next(iter(tables["rq1_fit"]["note"].drop_nulls()), None)

@@ -82,8 +82,10 @@ def safety_alignment_figure(
         zip(correlation["measure"], correlation.select("spearman", "ci_low", "ci_high").rows(), strict=True)
     )
     for axes, measure in ((scatter_success, "attack_success"), (scatter_over, "over_refusal")):
+        # a pair without alignment (every answer filtered out) or without the rate has no point
+        drawn = pairs.drop_nulls(["alignment", measure])
         for index, model in enumerate(models):
-            rows = pairs.filter(pl.col("model") == model)
+            rows = drawn.filter(pl.col("model") == model)
             colour, marker = series_style(index)
             axes.errorbar(
                 rows["alignment"],
@@ -99,7 +101,7 @@ def safety_alignment_figure(
                 axes.annotate(language, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
         value, low, high = rho.get(measure, (np.nan, np.nan, np.nan))
         axes.set_title(
-            f"Spearman ρ = {value:.2f} [{low:.2f}, {high:.2f}] over {pairs.height} pairs", fontsize=9
+            f"Spearman ρ = {value:.2f} [{low:.2f}, {high:.2f}] over {drawn.height} pairs", fontsize=9
         )
         axes.set_xlabel("alignment with the language's population (Spearman)")
         axes.set_ylabel(SAFETY_MEASURE_LABELS[measure])

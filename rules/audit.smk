@@ -1,0 +1,76 @@
+# The audit bundle and its replay (culturalign.audit).
+#
+# `snakemake audit` writes results/audit/: the resolved config, the versions, the resources and
+# input files, the completions, and a copy of every result with its hash in manifest.json.
+# Replay: copy results/audit/ into an empty folder as audit/ and run
+#   snakemake --snakefile REPO/Snakefile --directory FOLDER --configfile FOLDER/audit/config.yaml verify
+# The bundle's config switches the replay on (audit.replay): the cache is restored from the bundle
+# before any job starts, every job runs again from it, and `verify` compares every result.
+from culturalign.audit import AuditError, prepare_replay, read_manifest
+
+
+localrules:
+    audit,
+
+
+rule audit:
+    input:
+        final_targets(),
+    output:
+        directory("results/audit"),
+    log:
+        "logs/audit.log",
+    conda:
+        "../envs/core.yaml"
+    params:
+        config=config,
+        canary_date=CANARY_DATE,
+        repo=str(REPO),
+        cache=COMPLETION_CACHE,
+        # what the study's rules write (a file they no longer write is no result of this study)
+        result_patterns=sorted(
+            {
+                path.regex().pattern
+                for rule in workflow.rules
+                for path in rule.products()
+            }
+        ),
+    script:
+        "../workflow/scripts/audit.py"
+
+
+if config["audit"]["replay"]:
+    BUNDLE = Path(config["audit"]["replay"])
+    try:
+        REPLAYED = read_manifest(BUNDLE)
+    except AuditError as error:
+        raise WorkflowError(f"{CONFIG_SOURCE}: audit.replay: {error}") from None
+
+    onstart:
+        try:
+            restored = prepare_replay(BUNDLE, RESOURCES, COMPLETION_CACHE)
+        except AuditError as error:
+            raise WorkflowError(str(error)) from None
+        logger.info(f"replaying {BUNDLE}/: {restored} completions, nothing is sent")
+
+    localrules:
+        verify,
+
+    rule verify:
+        input:
+            final_targets(),
+            [
+                path
+                for path, kind in REPLAYED["results"].items()
+                if kind in ("data", "bytes", "figure")
+            ],
+        output:
+            "results/verify.csv",
+        log:
+            "logs/verify.log",
+        conda:
+            "../envs/core.yaml"
+        params:
+            bundle=BUNDLE,
+        script:
+            "../workflow/scripts/verify.py"
