@@ -11,7 +11,7 @@ import polars as pl
 from culturalign.backends import GenerationRequest, backend_class
 from culturalign.cache import CompletionCache
 from culturalign.calls import keyed_request, sampling_parameters, uncached
-from culturalign.canary import NO_REQUEST, seeded_sample
+from culturalign.canary import safety_questions, stance_questions
 from culturalign.estimate import (
     Pricing,
     estimate_row,
@@ -396,38 +396,13 @@ class Bill:
         gold statements and labelled safety answers under the date's request keys."""
         settings, stance, safety = self.models[judge], [], []
         if "stance" in kinds and gold is not None:
-            statements = gold.select("item", "language", "statement").unique()
-            sample = seeded_sample(statements.filter(pl.col("item").is_in(list(items))), size, seed, "stance")
-            stance = [
-                judge_request(
-                    template,
-                    items[item],
-                    statement,
-                    [statement],
-                    prompt_id=f"{item}/{language}/{statement}",
-                    language=language,
-                    seed=0,
-                    settings=settings,
-                    attempt=0,
-                    occasion=f"canary/{date}",
-                )
-                for item, language, statement in sample.iter_rows()
-            ]
+            stance = stance_questions(
+                gold, items, template, size=size, seed=seed, settings=settings, date=date
+            ).first_requests()
         if "safety" in kinds and answers is not None:
-            sample = seeded_sample(answers, size, seed, "safety")
-            safety = [
-                keyed_request(
-                    settings,
-                    safety_template.render(request=NO_REQUEST, response=text),
-                    safety_judge_parameters(),
-                    f"canary/{date}/attempt-0",
-                    prompt_id=f"{language}/{answer_id}",
-                    item="safety",
-                    language=language,
-                    seed=0,
-                )
-                for language, answer_id, text in sample.select("language", "id", "text").iter_rows()
-            ]
+            safety = safety_questions(
+                answers, safety_template, size=size, seed=seed, settings=settings, date=date
+            ).first_requests()
         done = requests_work(
             uncached(stance, self.cache),
             typical_completion=None,
