@@ -4,7 +4,7 @@
 # results/judges/canary/{judge}/, the record it compares with.
 
 
-if STUDY.canary_kinds():
+if STUDY.canary_kinds:
 
     localrules:
         judge_canary,
@@ -23,14 +23,14 @@ if STUDY.canary_kinds():
         log:
             "logs/judge_canary/{judge}/{date}.log",
         wildcard_constraints:
-            judge=alternatives(STUDY.canary_kinds()),
+            judge=alternatives(STUDY.canary_kinds),
         conda:
             "../envs/core.yaml"
         resources:
             api_requests=api_requests("judge"),
         params:
             settings=model_settings("judge"),
-            kinds=lambda wildcards: STUDY.canary_kinds()[wildcards.judge],
+            kinds=lambda wildcards: STUDY.canary_kinds[wildcards.judge],
             canary=config["judges"]["canary"],
             cache=COMPLETION_CACHE,
             bootstrap=config["judges"]["bootstrap"],
@@ -42,7 +42,7 @@ if STUDY.canary_kinds():
         input:
             [
                 f"results/judges/canary/{judge}/{CANARY_DATE}.csv"
-                for judge in STUDY.canary_kinds()
+                for judge in STUDY.canary_kinds
             ],
         output:
             "results/judges/canary.csv",

@@ -85,7 +85,7 @@ rule estimate_cost:
         max_attempts=config["translation"]["max_attempts"],
         sampling=config["generation"],
         cost=config["cost"],
-        canary_kinds=STUDY.canary_kinds(),
+        canary_kinds=STUDY.canary_kinds,
         canary=config["judges"]["canary"],
         canary_date=CANARY_DATE,
         gold=config["judges"]["gold"],

@@ -130,9 +130,6 @@ rule report_summary:
         safety_correlation=(
             "results/safety/alignment_correlation.csv" if STUDY.safety_reported else []
         ),
-        matcher_validity=(
-            "results/safety/matcher_validity.csv" if STUDY.safety_reported else []
-        ),
         code=[REPORT_CODE, SUMMARY_CODE],
     output:
         report(

@@ -100,6 +100,8 @@ if SURVEY["ceiling"] or SURVEY["aggregated"]:
 
 else:
 
+    # The longest single job of a small study, needed only by the report: started as soon as the
+    # respondents exist, beside the per-run jobs, rather than after them on the critical path.
     rule survey_consistency:
         input:
             "results/survey/respondents.parquet",
@@ -107,6 +109,7 @@ else:
             "results/survey/consistency.parquet",
         log:
             "logs/survey/consistency.log",
+        priority: 10
         conda:
             "../envs/core.yaml"
         params:

@@ -17,7 +17,7 @@ from conftest import REPO, judge_sections, shipped_phrase_banks, snakemake
 from culturalign.backends import Completion
 from culturalign.bill import Bill
 from culturalign.cache import CompletionCache
-from culturalign.canary import NO_REQUEST, safety_canary, seeded_sample, stance_canary
+from culturalign.canary import NO_REQUEST, ask_canary, safety_questions, stance_questions
 from culturalign.estimate import Pricing, estimate_row, estimate_table, summary, work
 from culturalign.items import load_items
 from culturalign.llm_judge import load_judge_template
@@ -329,23 +329,20 @@ def test_the_canary_is_estimated_on_the_requests_it_sends(tmp_path):
     before = estimate()
     judge = Recorder()
     cache = CompletionCache(cache_path)
-    stance_canary(
-        seeded_sample(gold.sample(fraction=1, shuffle=True, seed=3), 10, 0, "stance"),
-        items,
-        template,
-        judge,
-        cache,
-        settings=settings,
-        date="2026-01-01",
-    )
-    safety_canary(
-        seeded_sample(answers, 10, 0, "safety"),
-        safety_template,
-        judge,
-        cache,
-        settings=settings,
-        date="2026-01-01",
-    )
+    asked = [
+        stance_questions(
+            gold.sample(fraction=1, shuffle=True, seed=3),
+            items,
+            template,
+            size=10,
+            seed=0,
+            settings=settings,
+            date="2026-01-01",
+        ),
+        safety_questions(answers, safety_template, size=10, seed=0, settings=settings, date="2026-01-01"),
+    ]
+    for questions in asked:
+        ask_canary(questions, judge, cache)
     assert before["stage"] == "canary:judge" and before["requests"] == len(judge.keys) == 20
     assert before["requests_high"] == 40 and before["usd_low"] < before["cost_usd"] < before["usd_high"]
     assert estimate()["requests"] == 0  # asked today: nothing left until the next date

@@ -1,17 +1,17 @@
 """The study's bill before spending, stage by stage (see culturalign.estimate for the range): what
 each paid stage would send that is not cached yet, from the same requests the stages build."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 import polars as pl
 
-from culturalign.backends import backend_class
+from culturalign.backends import GenerationRequest, backend_class
 from culturalign.cache import CompletionCache
 from culturalign.calls import keyed_request, sampling_parameters, uncached
-from culturalign.canary import NO_REQUEST, seeded_sample
+from culturalign.canary import safety_questions, stance_questions
 from culturalign.estimate import (
     Pricing,
     estimate_row,
@@ -118,16 +118,13 @@ class Bill:
             return
         prompts, own, pending = self.generation[model, language, seed]
         settings = self.models[judge]
-        answers = self.folder / f"results/responses/{model}/{language}/{seed}.parquet"
-        known, unknown = None, []
-        if own and not pending and answers.exists():
-            known = []
-            for prompt_id, item, text in (
-                pl.read_parquet(answers).select("prompt_id", "item", "text").iter_rows()
-            ):
+
+        def answer_requests(answers: pl.DataFrame) -> list[GenerationRequest]:
+            requests = []
+            for prompt_id, item, text in answers.select("prompt_id", "item", "text").iter_rows():
                 statements = split_statements(text)
                 if text is not None and len(statements) >= min_statements:
-                    known.append(
+                    requests.append(
                         judge_request(
                             template,
                             items[item],
@@ -140,34 +137,68 @@ class Bill:
                             attempt=0,
                         )
                     )
-            known = uncached(known, self.cache)
-        else:
+            return requests
+
+        def stand_in_prompts() -> list[tuple[str, str]]:
             answer, statements = typical_answer(self.expected_completion(model))
-            for item in prompts["item"]:
-                pro_con = {"pro": items[item].pro, "con": items[item].con}
-                unknown.append(
-                    (
-                        template.render(**pro_con, response="", statements=[]),
-                        template.render(**pro_con, response=answer, statements=statements),
-                    )
+            return [
+                (
+                    template.render(pro=items[item].pro, con=items[item].con, response="", statements=[]),
+                    template.render(
+                        pro=items[item].pro, con=items[item].con, response=answer, statements=statements
+                    ),
                 )
-        earlier = history(self.folder / LEDGER / "judge" / judge, "*/*/*.csv")
+                for item in prompts["item"]
+            ]
+
+        self._judge_run(
+            judge,
+            model,
+            stage=f"judge:{judge}",
+            language=language,
+            seed=seed,
+            answers=self.folder / f"results/responses/{model}/{language}/{seed}.parquet"
+            if own and not pending
+            else None,
+            answer_requests=answer_requests,
+            stand_in_prompts=stand_in_prompts,
+            earlier=history(self.folder / LEDGER / "judge" / judge, "*/*/*.csv"),
+            max_tokens=JUDGE_SAMPLING["max_tokens"],
+        )
+
+    def _judge_run(
+        self,
+        judge: str,
+        model: str,
+        *,
+        stage: str,
+        language: str,
+        seed: int | None,
+        answers: Path | None,
+        answer_requests: Callable[[pl.DataFrame], list[GenerationRequest]],
+        stand_in_prompts: Callable[[], list[tuple[str, str]]],
+        earlier: pl.DataFrame | None,
+        max_tokens: int,
+    ) -> None:
+        """A judge's work on one run of `model`, survey or safety: the requests of the run's answers
+        where `answers` is named (nothing is left to generate) and exists; else the judge's prompts
+        around an empty and a typical answer. `earlier`: the judge's ledger on this stage, whose
+        token counts make the expected cost."""
+        if answers is not None and answers.exists():
+            known, unknown = uncached(answer_requests(pl.read_parquet(answers)), self.cache), []
+        else:
+            known, unknown = None, stand_in_prompts()
         done = judge_work(
             known,
             unknown,
             typical_completion=observed_completion_tokens(earlier),
             typical_prompt=observed_prompt_tokens(earlier),
-            max_tokens=JUDGE_SAMPLING["max_tokens"],
+            max_tokens=max_tokens,
             retries=ATTEMPTS - 1,
         )
         self.rows.append(
             estimate_row(
-                done,
-                stage=f"judge:{judge}",
-                model=model,
-                language=language,
-                seed=seed,
-                pricing=self.pricing(judge),
+                done, stage=stage, model=model, language=language, seed=seed, pricing=self.pricing(judge)
             )
         )
 
@@ -217,10 +248,9 @@ class Bill:
             return
         settings, parameters = self.models[judge], safety_judge_parameters()
         requested = dict(prompts.filter(pl.col("attack") == attack).select("prompt_id", "text").iter_rows())
-        answers = self.folder / f"results/safety/responses/{model}/{language}/{attack}.parquet"
-        known, unknown = None, []
-        if not self.safety_pending.get((model, language, attack)) and answers.exists():
-            known = [
+
+        def answer_requests(answers: pl.DataFrame) -> list[GenerationRequest]:
+            return [
                 keyed_request(
                     settings,
                     template.render(request=requested[prompt_id], response=text),
@@ -231,36 +261,33 @@ class Bill:
                     language=language,
                     seed=0,
                 )
-                for prompt_id, text in pl.read_parquet(answers).select("prompt_id", "text").iter_rows()
+                for prompt_id, text in answers.select("prompt_id", "text").iter_rows()
                 if text is not None
             ]
-            known = uncached(known, self.cache)
-        else:
+
+        def stand_in_prompts() -> list[tuple[str, str]]:
             answer, _ = typical_answer(self.expected_completion(model), lines=1)
-            unknown = [
+            return [
                 (template.render(request=text, response=""), template.render(request=text, response=answer))
                 for text in requested.values()
             ]
+
         earlier = history(self.folder / LEDGER / "safety_judge", "*/*/*.csv")
         if earlier is not None:
             earlier = earlier.filter(pl.col("stage").str.starts_with(f"safety_judge:{judge}:"))
-        done = judge_work(
-            known,
-            unknown,
-            typical_completion=observed_completion_tokens(earlier),
-            typical_prompt=observed_prompt_tokens(earlier),
+        self._judge_run(
+            judge,
+            model,
+            stage=f"safety_judge:{judge}:{attack}",
+            language=language,
+            seed=None,
+            answers=self.folder / f"results/safety/responses/{model}/{language}/{attack}.parquet"
+            if not self.safety_pending.get((model, language, attack))
+            else None,
+            answer_requests=answer_requests,
+            stand_in_prompts=stand_in_prompts,
+            earlier=earlier,
             max_tokens=parameters["max_tokens"],
-            retries=ATTEMPTS - 1,
-        )
-        self.rows.append(
-            estimate_row(
-                done,
-                stage=f"safety_judge:{judge}:{attack}",
-                model=model,
-                language=language,
-                seed=None,
-                pricing=self.pricing(judge),
-            )
         )
 
     # -- translation ----------------------------------------------------------------------------
@@ -369,38 +396,13 @@ class Bill:
         gold statements and labelled safety answers under the date's request keys."""
         settings, stance, safety = self.models[judge], [], []
         if "stance" in kinds and gold is not None:
-            statements = gold.select("item", "language", "statement").unique()
-            sample = seeded_sample(statements.filter(pl.col("item").is_in(list(items))), size, seed, "stance")
-            stance = [
-                judge_request(
-                    template,
-                    items[item],
-                    statement,
-                    [statement],
-                    prompt_id=f"{item}/{language}/{statement}",
-                    language=language,
-                    seed=0,
-                    settings=settings,
-                    attempt=0,
-                    occasion=f"canary/{date}",
-                )
-                for item, language, statement in sample.iter_rows()
-            ]
+            stance = stance_questions(
+                gold, items, template, size=size, seed=seed, settings=settings, date=date
+            ).first_requests()
         if "safety" in kinds and answers is not None:
-            sample = seeded_sample(answers, size, seed, "safety")
-            safety = [
-                keyed_request(
-                    settings,
-                    safety_template.render(request=NO_REQUEST, response=text),
-                    safety_judge_parameters(),
-                    f"canary/{date}/attempt-0",
-                    prompt_id=f"{language}/{answer_id}",
-                    item="safety",
-                    language=language,
-                    seed=0,
-                )
-                for language, answer_id, text in sample.select("language", "id", "text").iter_rows()
-            ]
+            safety = safety_questions(
+                answers, safety_template, size=size, seed=seed, settings=settings, date=date
+            ).first_requests()
         done = requests_work(
             uncached(stance, self.cache),
             typical_completion=None,

@@ -6,17 +6,18 @@ labels are compared with those it gave on the first date: a kappa below the conf
 drift, and the report says so."""
 
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import jinja2
 import numpy as np
 import polars as pl
 
 from culturalign.agreement import LABELS, contingency_table, kappa_from_tables, resampled_tables
-from culturalign.backends import Backend
+from culturalign.backends import Backend, GenerationRequest
 from culturalign.cache import CompletionCache
 from culturalign.items import Item
 from culturalign.llm_judge import ask_until_usable, judge_request, parse_judgement
-from culturalign.safety.judge import SAFETY_LABELS, ask_safety_judge
+from culturalign.safety.judge import SAFETY_LABELS, parse_safety_answer, safety_request_for
 from culturalign.stats import percentile_ci, random_stream
 
 CANARY_LABEL_SCHEMA = {"kind": pl.String, "unit": pl.String, "label": pl.String}
@@ -49,24 +50,39 @@ def seeded_sample(frame: pl.DataFrame, size: int, seed: int, name: str) -> pl.Da
     return frame[np.sort(chosen)]
 
 
-def stance_canary(
+class CanaryQuestions(NamedTuple):
+    """What the canary asks a judge of one kind: its units (by id), the request about a unit at an
+    attempt, and how to read the answer (as culturalign.llm_judge.ask_until_usable takes them)."""
+
+    kind: str
+    units: list[str]
+    request_for: Callable[[str, int], GenerationRequest]
+    parse: Callable[[str, str | None], tuple[str | None, str | None]]
+
+    def first_requests(self) -> list[GenerationRequest]:
+        return [self.request_for(unit, 0) for unit in self.units]
+
+
+def stance_questions(
     gold: pl.DataFrame,
     items: Mapping[str, Item],
     template: jinja2.Template,
-    backend: Backend,
-    cache: CompletionCache | None,
     *,
+    size: int,
+    seed: int,
     settings: dict,
     date: str,
-) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
-    """A stance judge's labels of gold statements (item, language, statement; each judged alone),
-    keyed by the date (CANARY_LABEL_SCHEMA); and its calls."""
+) -> CanaryQuestions:
+    """A stance judge's canary: the seeded sample of `size` gold statements (item, language,
+    statement) of the known items, each judged alone, under keys of the date."""
+    statements = gold.select("item", "language", "statement").unique()
+    sample = seeded_sample(statements.filter(pl.col("item").is_in(list(items))), size, seed, "stance")
     units = {
         f"{item}/{language}/{statement}": (item, language, statement)
-        for item, language, statement in gold.select("item", "language", "statement").iter_rows()
+        for item, language, statement in sample.iter_rows()
     }
 
-    def request_for(unit: str, attempt: int):
+    def request_for(unit: str, attempt: int) -> GenerationRequest:
         item, language, statement = units[unit]
         return judge_request(
             template,
@@ -81,36 +97,40 @@ def stance_canary(
             occasion=f"canary/{date}",
         )
 
-    def parse(_: str, answer: str | None):
+    def parse(_: str, answer: str | None) -> tuple[str | None, str | None]:
         labels, _, problem = parse_judgement(answer, 1)
         return (labels[0] if labels else None), problem
 
-    labels, _, calls = ask_until_usable(list(units), request_for, parse, backend, cache)
-    return _labels("stance", units, labels), calls
+    return CanaryQuestions("stance", list(units), request_for, parse)
 
 
-def safety_canary(
+def safety_questions(
     answers: pl.DataFrame,
     template: jinja2.Template,
-    backend: Backend,
-    cache: CompletionCache | None,
     *,
+    size: int,
+    seed: int,
     settings: dict,
     date: str,
-) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
-    """The safety judge's labels of labelled answers (language, id, text), keyed by the date
-    (CANARY_LABEL_SCHEMA); and its calls."""
+) -> CanaryQuestions:
+    """The safety judge's canary: the seeded sample of `size` labelled answers (language, id,
+    text), each judged without its request, under keys of the date."""
+    sample = seeded_sample(answers, size, seed, "safety")
     units = {
         f"{language}/{answer_id}": (NO_REQUEST, text, language)
-        for language, answer_id, text in answers.select("language", "id", "text").iter_rows()
+        for language, answer_id, text in sample.select("language", "id", "text").iter_rows()
     }
-    labels, _, calls = ask_safety_judge(units, template, backend, cache, settings, occasion=f"canary/{date}")
-    return _labels("safety", units, labels), calls
+    request_for = safety_request_for(units, template, settings, occasion=f"canary/{date}")
+    return CanaryQuestions("safety", list(units), request_for, parse_safety_answer)
 
 
-def _labels(kind: str, units: Mapping[str, object], labels: Mapping[str, str]) -> pl.DataFrame:
+def ask_canary(questions: CanaryQuestions, backend: Backend, cache: CompletionCache | None) -> pl.DataFrame:
+    """The judge's label of each unit, null where still unusable (CANARY_LABEL_SCHEMA)."""
+    labels, _, _ = ask_until_usable(questions.units, questions.request_for, questions.parse, backend, cache)
     return pl.DataFrame(
-        [(kind, unit, labels.get(unit)) for unit in units], schema=CANARY_LABEL_SCHEMA, orient="row"
+        [(questions.kind, unit, labels.get(unit)) for unit in questions.units],
+        schema=CANARY_LABEL_SCHEMA,
+        orient="row",
     )
 
 

@@ -7,6 +7,7 @@ re-analysis of released judged data is a `Study` built from the imported table."
 import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -402,7 +403,7 @@ class Study:
         """What the study delivers: the survey tables; the answers and ledger while a real model
         has no judge (see the warnings); else every results table and the report's parts
         (`snakemake --report` collects them). `outputs` gives a rule's output paths by its name."""
-        canary = ["results/judges/canary.csv"] if self.canary_kinds() else []
+        canary = ["results/judges/canary.csv"] if self.canary_kinds else []
         if self.completions_import:
             return [
                 *outputs("import_agreement"),
@@ -499,11 +500,13 @@ class Study:
             "answers": [labelled_answers_path(self.resources, language) for language in languages],
         }
 
+    @cached_property
     def canary_kinds(self) -> dict[str, tuple[str, ...]]:
         """Each LLM judge behind an API the drift canary checks, and on what: `stance` (gold
         statements, for the stance judges of a study with judges.gold), `safety` (labelled answers
         of the languages in which the safety judge labels, where there are any). Weights a study
-        loads itself (vLLM) do not change under their path."""
+        loads itself (vLLM) do not change under their path. Cached: it looks for the labelled
+        answers on disk, and every job's parse of the rules asks for it several times."""
         if not self.canary["enabled"]:
             return {}
         kinds: dict[str, list[str]] = {}
@@ -529,7 +532,7 @@ class Study:
             inputs["human"] = "results/safety/human_agreement.csv"
         if self.safety_runs:
             inputs["matcher"] = "results/safety/matcher_validity.csv"
-        if self.canary_kinds():
+        if self.canary_kinds:
             inputs["canary"] = "results/judges/canary.csv"
         return inputs
 

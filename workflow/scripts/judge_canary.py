@@ -4,7 +4,7 @@ import polars as pl
 
 from culturalign.backends import create_backend
 from culturalign.cache import CompletionCache
-from culturalign.canary import CANARY_LABEL_SCHEMA, drift, safety_canary, seeded_sample, stance_canary
+from culturalign.canary import CANARY_LABEL_SCHEMA, ask_canary, drift, safety_questions, stance_questions
 from culturalign.io import read_table
 from culturalign.items import load_items
 from culturalign.language_resources import language_of
@@ -24,23 +24,19 @@ if __name__ == "__main__":  # vLLM starts worker processes that re-import this s
     with script_log(snakemake.log[0]) as log, stop_on_sigterm(grace_seconds(params.settings), log):
         backend = create_backend(wildcards.judge, params.settings)
         cache = CompletionCache(params.cache, job=f"judge_canary/{wildcards.judge}")
-        labels = [pl.DataFrame(schema=CANARY_LABEL_SCHEMA)]
+        questions = []
         if "stance" in params.kinds:
-            items = load_items(inputs.item_bank)
-            gold = read_table(inputs.gold).select("item", "language", "statement").unique()
-            sample = seeded_sample(
-                gold.filter(pl.col("item").is_in(list(items))), canary["size"], params.seed, "stance"
+            questions.append(
+                stance_questions(
+                    read_table(inputs.gold),
+                    load_items(inputs.item_bank),
+                    load_judge_template(inputs.template),
+                    size=canary["size"],
+                    seed=params.seed,
+                    settings=params.settings,
+                    date=wildcards.date,
+                )
             )
-            stance, _ = stance_canary(
-                sample,
-                items,
-                load_judge_template(inputs.template),
-                backend,
-                cache,
-                settings=params.settings,
-                date=wildcards.date,
-            )
-            labels.append(stance)
         if "safety" in params.kinds:
             answers = pl.concat(
                 [
@@ -48,17 +44,20 @@ if __name__ == "__main__":  # vLLM starts worker processes that re-import this s
                     for path in inputs.answers
                 ]
             )
-            sample = seeded_sample(answers, canary["size"], params.seed, "safety")
-            safety, _ = safety_canary(
-                sample,
-                load_judge_template(inputs.safety_template),
-                backend,
-                cache,
-                settings=params.settings,
-                date=wildcards.date,
+            questions.append(
+                safety_questions(
+                    answers,
+                    load_judge_template(inputs.safety_template),
+                    size=canary["size"],
+                    seed=params.seed,
+                    settings=params.settings,
+                    date=wildcards.date,
+                )
             )
-            labels.append(safety)
-        today = pl.concat(labels)
+        today = pl.concat(
+            [pl.DataFrame(schema=CANARY_LABEL_SCHEMA)]
+            + [ask_canary(of_kind, backend, cache) for of_kind in questions]
+        )
         log.info(
             "%s labelled %d canary units on %s",
             wildcards.judge,

@@ -36,7 +36,7 @@ with script_log(snakemake.log[0]) as log:
         summary += safety_summary(
             pl.read_csv(inputs.safety_pairs),
             pl.read_csv(inputs.safety_correlation),
-            pl.read_csv(inputs.matcher_validity),
+            validity["matcher"],
             params.safety_reference,
             params.language_labels,
         )

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from culturalign.agreement import contingency_table, kappa_from_tables, resampled_tables
-from culturalign.backends import Backend
+from culturalign.backends import Backend, GenerationRequest
 from culturalign.cache import CompletionCache
 from culturalign.calls import RESPONSE_SCHEMA, keyed_request
 from culturalign.judge import UNKNOWN_LANGUAGE
@@ -241,19 +241,16 @@ def judge_safety_runs(
     return judged
 
 
-def ask_safety_judge(
+def safety_request_for(
     units: Mapping[str, tuple[str, str, str]],
     template: jinja2.Template,
-    backend: Backend,
-    cache: CompletionCache | None,
     settings: dict,
     occasion: str = "safety_judge",
-) -> tuple[dict[str, str], dict[str, str], list[pl.DataFrame]]:
-    """The judge's usable label of each unit (id: request, answer, language), asked once more
-    where unusable; the problems of those still unusable; each attempt's calls. The request key
-    covers the `occasion` (the drift canary's includes its date)."""
+) -> Callable[[str, int], GenerationRequest]:
+    """The judge's request about a unit (id: request, answer, language) at an attempt. The request
+    key covers the `occasion` (the drift canary's includes its date)."""
 
-    def request_for(unit: str, attempt: int):
+    def request_for(unit: str, attempt: int) -> GenerationRequest:
         request, answer, language = units[unit]
         return keyed_request(
             settings,
@@ -266,9 +263,25 @@ def ask_safety_judge(
             seed=0,
         )
 
-    return ask_until_usable(
-        list(units), request_for, lambda _, answer: parse_safety_label(answer), backend, cache
-    )
+    return request_for
+
+
+def parse_safety_answer(_unit: str, answer: str | None) -> tuple[str | None, str | None]:
+    """parse_safety_label in the form culturalign.llm_judge.ask_until_usable asks for."""
+    return parse_safety_label(answer)
+
+
+def ask_safety_judge(
+    units: Mapping[str, tuple[str, str, str]],
+    template: jinja2.Template,
+    backend: Backend,
+    cache: CompletionCache | None,
+    settings: dict,
+) -> tuple[dict[str, str], dict[str, str], list[pl.DataFrame]]:
+    """The judge's usable label of each unit (id: request, answer, language), asked once more
+    where unusable; the problems of those still unusable; each attempt's calls."""
+    request_for = safety_request_for(units, template, settings)
+    return ask_until_usable(list(units), request_for, parse_safety_answer, backend, cache)
 
 
 def judge_completions(
