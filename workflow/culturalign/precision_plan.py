@@ -105,7 +105,7 @@ def precision_plan(
         costs = _safety_costs(estimate)
         for row in (
             safety.group_by([*KEYS, "interval"], maintain_order=True)
-            .agg(pl.col("half_width").mean(), pl.col("n").mean())
+            .agg(pl.col("half_width").fill_nan(None).mean(), pl.col("n").mean())
             .iter_rows(named=True)
         ):
             gap = row["measure"].endswith("_gap")
@@ -185,6 +185,8 @@ def _safety_row(row: dict, target: float, usd: float) -> dict:
         note += (
             f": about {scaled_count(round(answers), half_width, target, 0.5)} answers would reach the target"
         )
+    else:
+        note = "no interval in the simulation: no answer it is taken over; " + note
     return {key: row[key] for key in KEYS} | {
         "half_width": half_width,
         "usd": usd,
