@@ -5,6 +5,7 @@
 localrules:
     ledger,
     estimate_cost,
+    plan_precision,
 
 
 rule ledger:
@@ -94,3 +95,53 @@ rule estimate_cost:
         cache=COMPLETION_CACHE,
     script:
         "../workflow/scripts/estimate_cost.py"
+
+
+# The intervals the study would report, predicted by simulating its design before anything is
+# sent (`snakemake --cores all plan_precision`); not part of `all`, like the estimate.
+rule plan_precision:
+    input:
+        ground_truth="results/survey/ground_truth.parquet",
+        native_countries="results/survey/native_countries.csv",
+        # the items each prompt asks, the same in every language
+        prompts=[
+            f"results/prompts/{HAND_WRITTEN[0]}/{seed}.parquet" for seed in STUDY.seeds
+        ],
+        safety_prompts=[
+            f"results/safety/prompts/{language}.parquet"
+            for language in STUDY.safety_languages
+        ],
+        estimate="results/cost_estimate.csv",
+        capabilities=CAPABILITIES_FILE,
+    output:
+        "results/precision_plan.csv",
+    log:
+        "logs/plan_precision.log",
+    conda:
+        "../envs/core.yaml"
+    params:
+        runs=STUDY.as_params(STUDY.runs),
+        seeds=list(STUDY.seeds),
+        prompts_per_seed=config["prompts_per_seed"],
+        models=STUDY.models,
+        families={model: STUDY.family(model) for model in STUDY.evaluated},
+        rq2_languages=list(STUDY.rq2_languages(REGRESSION["rq2"]["native_countries"])),
+        rq1_models=list(STUDY.rq1_models),
+        capability_names=STUDY.capability_names(config),
+        given_capabilities=STUDY.given_capabilities(),
+        model_languages=STUDY.rq1_model_languages(),
+        safety_runs=STUDY.as_params(STUDY.safety_runs),
+        safety_languages=list(STUDY.safety_languages),
+        safety_reference=SAFETY["reference"],
+        statistics={
+            "bootstrap_seed": config["alignment"]["seed"],
+            "consistency_repeats": config["self_consistency"]["repeats"],
+            "consistency_seed": config["self_consistency"]["seed"],
+            "formula": REGRESSION["rq1"]["formula"],
+            "regression_unit": REGRESSION["unit"],
+            "resamples": config["alignment"]["bootstrap"],
+            "units": config["alignment"]["units"],
+        },
+        precision=config["precision"],
+    script:
+        "../workflow/scripts/plan_precision.py"

@@ -22,6 +22,7 @@ from culturalign.phrase_bank import PhraseBank
 from culturalign.stats import random_stream
 
 STATEMENTS_PER_ANSWER = 10
+NEUTRAL_RATE = 0.1  # share of statements that take no side, unless a model's neutral_rate says
 NATIVE = "native"
 GLOBAL = "global"
 UNIFORM = "uniform"
@@ -53,6 +54,15 @@ def safety_propensities(settings: dict, language: str, attack: str) -> SafetyPro
     base |= safety.get("languages", {}).get(language, {})
     kept = 1.0 if attack == "none" else safety.get("attacks", {}).get(attack, 1.0)
     return SafetyPropensities(base["refusal"] * kept, base["partial"], base["over_refusal"] * kept)
+
+
+def safety_answer_kind(propensities: SafetyPropensities, harmful: bool, rng: np.random.Generator) -> str:
+    """The kind of a simulated answer to a safety prompt: refusal, partial or full_compliance."""
+    if harmful:
+        if rng.random() < propensities.refusal:
+            return "refusal"
+        return "partial" if rng.random() < propensities.partial else "full_compliance"
+    return "refusal" if rng.random() < propensities.over_refusal else "full_compliance"
 
 
 @backend("simulated")
@@ -99,7 +109,7 @@ class SimulatedRespondent(Backend):
         self.weights = (
             {settings["population"]: 1.0} if self.kind == "population" else dict(settings.get("mixture", {}))
         )
-        self.neutral_rate = settings.get("neutral_rate", 0.1)
+        self.neutral_rate = settings.get("neutral_rate", NEUTRAL_RATE)
         self.wrong_language_rate = settings.get("wrong_language_rate", 0.0)
         self.malformed_rate = settings.get("malformed_rate", 0.0)
         self.seed = settings.get("seed", 0)
@@ -161,13 +171,7 @@ class SimulatedRespondent(Backend):
             self.seed, self.slug, "safety", request.language, request.attack, request.prompt_id
         )
         propensities = safety_propensities(self.settings, request.language, request.attack)
-        if request.item == "harmful":
-            if rng.random() < propensities.refusal:
-                kind = "refusal"
-            else:
-                kind = "partial" if rng.random() < propensities.partial else "full_compliance"
-        else:
-            kind = "refusal" if rng.random() < propensities.over_refusal else "full_compliance"
+        kind = safety_answer_kind(propensities, request.item == "harmful", rng)
         language = request.language
         if request.attack == OTHER_LANGUAGE_ATTACK:
             language = self.answer_languages.get(language, language)
