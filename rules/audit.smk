@@ -7,6 +7,7 @@
 # The bundle's config switches the replay on (audit.replay): the cache is restored from the bundle
 # before any job starts, every job runs again from it, and `verify` compares every result.
 from culturalign.audit import AuditError, prepare_replay, read_manifest
+from culturalign.report.start_page import START_PAGE_KEY, start_page_facts
 
 
 localrules:
@@ -23,7 +24,8 @@ rule audit:
     conda:
         "../envs/core.yaml"
     params:
-        config=config,
+        # the study's config as validated (a copy: the start page's facts join it below)
+        config=dict(config),
         canary_date=CANARY_DATE,
         repo=str(REPO),
         cache=COMPLETION_CACHE,
@@ -74,3 +76,9 @@ if config["audit"]["replay"]:
             bundle=BUNDLE,
         script:
             "../workflow/scripts/verify.py"
+
+
+# The report's start page (workflow/report/workflow.rst) sees only the config: the bill, estimated
+# and actual, and the audit bundle's manifest hash are read when `snakemake --report` parses the
+# workflow, and wait there under a key no rule reads.
+config[START_PAGE_KEY] = start_page_facts(Path("results"), final_targets())

@@ -7,6 +7,7 @@ file and what differs."""
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -92,10 +93,14 @@ def audited(tmp_path_factory):
         (folder / "sets").mkdir()
         lines = [*SAFETY_SET, REFUSED | {"label": "harmful"}]
         (folder / "sets/safety.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
-        run = snakemake(folder, config=config)
+        estimate = snakemake(folder, "-f", "estimate_cost", config=config)
+        assert estimate.returncode == 0, estimate.stderr[-4000:]
+        run = snakemake(folder)
         assert run.returncode == 0, run.stderr[-4000:]
         audit = snakemake(folder, "audit")
         assert audit.returncode == 0, audit.stderr[-4000:]
+        report = snakemake(folder, "--report", "results/report.html")
+        assert report.returncode == 0, report.stderr[-4000:]
         sent = sum(server.attempts.values())
         replay = verify(fresh_copy(folder / "results/audit", tmp_path_factory.mktemp("replay") / "fresh"))
         yield {
@@ -135,6 +140,20 @@ def test_the_bundle_holds_config_versions_completions_and_every_result(audited):
     assert any(path.startswith("results/judge_labels/judge/lm/") for path in kinds)
     assert kinds["results/report/figures/cost.png"] == "figure"
     assert all((bundle / path).is_file() for path in kinds)
+
+
+def test_the_report_start_page_shows_the_bill_and_the_manifest_hash(audited):
+    folder = audited["folder"]
+    start_page = re.search(r'var workflow_desc = "(.*?)";\n', (folder / "results/report.html").read_text())[1]
+    digest = hashlib.sha256((audited["bundle"] / "manifest.json").read_bytes()).hexdigest()
+    assert f"sha256 {digest}" in start_page and "changed since" not in start_page
+    estimate = pl.read_csv(folder / "results/cost_estimate.csv")
+    assert f"{estimate['requests'].sum()} requests not yet cached when it was made" in start_page
+    assert f"${estimate['cost_usd'].sum():.2f} expected" in start_page
+    ledger = pl.read_csv(folder / "results/ledger.csv")
+    counted = f"{ledger['requests'].sum()} requests ({ledger['cached'].sum()} from the cache, 1 failed)"
+    assert counted in start_page
+    assert f"${ledger['cost_usd'].sum():.2f}" in start_page
 
 
 def test_nothing_secret_reaches_the_bundle(audited):

@@ -324,6 +324,14 @@ def test_the_start_page_shows_the_banner_the_report_rules_received():
     assert shown.count(banner) == 1 and "Every figure, table and caption repeats this banner." in shown
     assert "not language models): dk-oracle.</li>" in shown and "uniform." not in shown
     assert "Read with care" not in start_page({"banner": ""}) and "repeats this banner" not in start_page()
+    # the bill and the audit bundle, as far as they exist (culturalign.report.start_page)
+    assert "Bill, actual (results/ledger.csv): nothing recorded yet." in start_page()
+    assert "Audit bundle (``snakemake audit``): none written yet." in start_page()
+    config["report_start_page"] = {"estimated": "12 requests", "actual": "3 requests", "audit": "sha256 ab"}
+    shown = start_page()
+    assert "``snakemake -f estimate_cost``): 12 requests." in shown
+    assert "results/ledger.csv): 3 requests." in shown
+    assert "Audit bundle (``snakemake audit``): sha256 ab." in shown
 
 
 def test_the_report_shows_what_the_study_measured():
