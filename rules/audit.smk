@@ -3,10 +3,10 @@
 # `snakemake audit` writes results/audit/: the resolved config, the versions, the resources and
 # input files, the completions, and a copy of every result with its hash in manifest.json.
 # Replay: copy results/audit/ into an empty folder as audit/ and run
-#   snakemake --snakefile REPO/Snakefile --directory FOLDER --configfile FOLDER/audit/config.yaml verify
+#   snakemake verify --snakefile REPO/Snakefile --directory FOLDER --configfile FOLDER/audit/config.yaml
 # The bundle's config switches the replay on (audit.replay): the cache is restored from the bundle
 # before any job starts, every job runs again from it, and `verify` compares every result.
-from culturalign.audit import AuditError, prepare_replay, read_manifest
+from culturalign.audit import AuditError, code_difference, prepare_replay, read_manifest
 from culturalign.report.start_page import START_PAGE_KEY, start_page_facts
 
 
@@ -54,6 +54,8 @@ if config["audit"]["replay"]:
         except AuditError as error:
             raise WorkflowError(str(error)) from None
         logger.info(f"replaying {BUNDLE}/: {restored} completions, nothing is sent")
+        if changed_code := code_difference(BUNDLE, REPO):
+            logger.warning(changed_code)
 
     localrules:
         verify,

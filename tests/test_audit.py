@@ -20,7 +20,7 @@ from openai_server import FakeOpenAI
 from test_cost_estimate import JUDGE, KEY, RESPONDENT, SAFETY_SET, TRANSLATOR, Server
 
 from conftest import REPO, snakemake
-from culturalign.audit import HISTORY_COLUMNS, table_difference
+from culturalign.audit import HISTORY_COLUMNS, code_difference, code_digest, table_difference
 from culturalign.backends import Completion, GenerationRequest
 from culturalign.cache import CompletionCache, restored_cache
 from culturalign.calls import ReplayError, generate_responses
@@ -37,12 +37,10 @@ REFUSED = {
 def verify(folder: Path, snakefile: Path = REPO / "Snakefile"):
     """The replay exactly as the README gives it (snakemake picks the default profile up)."""
     command = [
-        sys.executable, "-m", "snakemake",
+        sys.executable, "-m", "snakemake", "verify",
         "--snakefile", str(snakefile),
         "--directory", str(folder),
         "--configfile", str(folder / "audit" / "config.yaml"),
-        "--cores", "2",
-        "verify",
     ]  # fmt: skip
     environment = {name: value for name, value in os.environ.items() if name != "OPENAI_API_KEY"}
     return subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment)
@@ -253,3 +251,10 @@ def test_a_replayed_table_is_compared_on_its_values_without_the_history(tmp_path
     assert table_difference(paths["audit"], paths["changed"]) == (
         "row 2, column spearman: 0.25 in the audit, 0.2500000001 replayed"
     )
+
+
+def test_a_replay_by_other_code_is_named(tmp_path):
+    (tmp_path / "versions.json").write_text(json.dumps({"code_sha256": code_digest(REPO), "commit": "abc"}))
+    assert code_difference(tmp_path, REPO) is None
+    (tmp_path / "versions.json").write_text(json.dumps({"code_sha256": "0" * 64, "commit": "abc"}))
+    assert "(commit abc): differences may come from the code" in code_difference(tmp_path, REPO)

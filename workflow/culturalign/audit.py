@@ -389,6 +389,18 @@ def prepare_replay(bundle: Path, resources: Path, cache_path: str | Path) -> int
     return len(records)
 
 
+def code_difference(bundle: Path, repo: Path) -> str | None:
+    """Whether the code replaying the bundle differs from the code that wrote it (a warning: the
+    results decide)."""
+    recorded = json.loads((bundle / "versions.json").read_text())
+    if recorded.get("code_sha256") == code_digest(repo):
+        return None
+    return (
+        f"this culturalign ({_commit(repo) or 'no commit'}) is not the code that wrote {bundle}/ "
+        f"(commit {recorded.get('commit')}): differences may come from the code"
+    )
+
+
 def result_differences(bundle: Path, manifest: Mapping) -> list[dict]:
     """Each result of the manifest against its replayed counterpart in the working directory:
     path, check (its kind) and the first difference (None where it matches or is not compared)."""
