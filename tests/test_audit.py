@@ -17,7 +17,17 @@ import polars as pl
 import pytest
 import yaml
 from openai_server import FakeOpenAI
-from test_cost_estimate import JUDGE, KEY, RESPONDENT, SAFETY_SET, TRANSLATOR, Server
+from test_cost_estimate import (
+    JUDGE,
+    KEY,
+    RESPONDENT,
+    SAFETY_SET,
+    SECOND_JUDGE,
+    TRANSLATOR,
+    Server,
+    server_study,
+    tokens,
+)
 
 from conftest import REPO, snakemake
 from culturalign.audit import HISTORY_COLUMNS, code_difference, code_digest, table_difference
@@ -58,36 +68,13 @@ def audited(tmp_path_factory):
     os.environ["OPENAI_API_KEY"] = KEY
     with FakeOpenAI(
         api_key=KEY,
-        models=(TRANSLATOR, JUDGE, RESPONDENT),
+        models=(TRANSLATOR, JUDGE, SECOND_JUDGE, RESPONDENT),
         responder=Server(),
-        tokens=lambda text: -(-len(text) // 4),
+        tokens=tokens,
     ) as server:
-        api = {"backend": "openai", "base_url": server.base_url}
-        config = {
-            "survey": {
-                "path": "data/survey.sav",
-                "countries": ["US", "GB", "SE"],
-                "synthetic": {"enabled": True, "seed": 3, "respondents_per_country": 200},
-                "consistency": {"repeats": 20},
-            },
-            "languages": ["en", "sv"],
-            "seeds": [0],
-            "prompts_per_seed": 12,
-            "safety": {
-                "builtin": False,
-                "attacks": ["none"],
-                "external": [{"path": "sets/safety.jsonl", "format": "jsonl"}],
-            },
-            "translation": {"translator": "translator"},
-            "judges": {"primary": "judge"},
-            "models": {
-                "uniform": {"backend": "simulated", "respondent": "uniform"},
-                "lm": api
-                | {"model": RESPONDENT, "sampling": {"max_tokens": 200}, "max_failure_fraction": 0.5},
-                "judge": api | {"model": JUDGE, "evaluate": False},
-                "translator": api | {"model": TRANSLATOR, "evaluate": False},
-            },
-        }
+        config = server_study(server.base_url, prompts=12, survey_seed=3, safety_set="sets/safety.jsonl")
+        # one request the API refuses every time: the replay must give the failure back
+        config["models"]["lm"]["max_failure_fraction"] = 0.5
         (folder / "sets").mkdir()
         lines = [*SAFETY_SET, REFUSED | {"label": "harmful"}]
         (folder / "sets/safety.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
@@ -126,7 +113,7 @@ def test_the_bundle_holds_config_versions_completions_and_every_result(audited):
     # every request key with the model id and fingerprint the API reported, and the failure
     requests = pl.read_csv(bundle / "requests.csv")
     answered = requests.filter(pl.col("error").is_null())
-    assert set(answered["model_id"]) == {RESPONDENT, JUDGE, TRANSLATOR}
+    assert set(answered["model_id"]) == {RESPONDENT, JUDGE, SECOND_JUDGE, TRANSLATOR}
     assert answered["system_fingerprint"].str.starts_with("fp_").all()
     (refused,) = requests.filter(pl.col("error").is_not_null())["error"]
     assert refused.startswith("HTTP 400")

@@ -92,6 +92,37 @@ class Server:
         return f"About {first} ({number}):\n" + "\n".join(people)
 
 
+def server_study(base_url: str, *, prompts: int, survey_seed: int, safety_set: str) -> dict:
+    """A study of the server's models: a respondent in English and machine-translated Swedish
+    beside a simulated one, two LLM judges, safety prompts from the JSONL set at `safety_set`."""
+    api = {"backend": "openai", "base_url": base_url}
+    return {
+        "survey": {
+            "path": "data/survey.sav",
+            "countries": ["US", "GB", "SE"],
+            "synthetic": {"enabled": True, "seed": survey_seed, "respondents_per_country": 200},
+            "consistency": {"repeats": 20},
+        },
+        "languages": ["en", "sv"],
+        "seeds": [0],
+        "prompts_per_seed": prompts,
+        "safety": {
+            "builtin": False,
+            "attacks": ["none"],
+            "external": [{"path": safety_set, "format": "jsonl"}],
+        },
+        "translation": {"translator": "translator"},
+        "judges": {"primary": "judge", "secondary": ["second"]},
+        "models": {
+            "uniform": {"backend": "simulated", "respondent": "uniform"},
+            "lm": api | {"model": RESPONDENT, "sampling": {"max_tokens": 200}},
+            "judge": api | {"model": JUDGE, "evaluate": False},
+            "second": api | {"model": SECOND_JUDGE, "evaluate": False},
+            "translator": api | {"model": TRANSLATOR, "evaluate": False},
+        },
+    }
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bill")
@@ -99,32 +130,7 @@ def study(tmp_path_factory):
     with FakeOpenAI(
         api_key=KEY, models=(TRANSLATOR, JUDGE, SECOND_JUDGE, RESPONDENT), responder=Server(), tokens=tokens
     ) as server:
-        api = {"backend": "openai", "base_url": server.base_url}
-        config = {
-            "survey": {
-                "path": "data/survey.sav",
-                "countries": ["US", "GB", "SE"],
-                "synthetic": {"enabled": True, "seed": 2, "respondents_per_country": 200},
-                "consistency": {"repeats": 20},
-            },
-            "languages": ["en", "sv"],
-            "seeds": [0],
-            "prompts_per_seed": PROMPTS,
-            "safety": {
-                "builtin": False,
-                "attacks": ["none"],
-                "external": [{"path": "safety.jsonl", "format": "jsonl"}],
-            },
-            "translation": {"translator": "translator"},
-            "judges": {"primary": "judge", "secondary": ["second"]},
-            "models": {
-                "uniform": {"backend": "simulated", "respondent": "uniform"},
-                "lm": api | {"model": RESPONDENT, "sampling": {"max_tokens": 200}},
-                "judge": api | {"model": JUDGE, "evaluate": False},
-                "second": api | {"model": SECOND_JUDGE, "evaluate": False},
-                "translator": api | {"model": TRANSLATOR, "evaluate": False},
-            },
-        }
+        config = server_study(server.base_url, prompts=PROMPTS, survey_seed=2, safety_set="safety.jsonl")
         (folder / "safety.jsonl").write_text("\n".join(json.dumps(line) for line in SAFETY_SET) + "\n")
         before = snakemake(folder, "-f", "estimate_cost", config=config)
         assert before.returncode == 0, before.stderr[-4000:]
