@@ -75,6 +75,10 @@ def audited(tmp_path_factory):
         config = server_study(server.base_url, prompts=12, survey_seed=3, safety_set="sets/safety.jsonl")
         # one request the API refuses every time: the replay must give the failure back
         config["models"]["lm"]["max_failure_fraction"] = 0.5
+        # the respondent through the Batch API, sampled otherwise (requests of its own, not the
+        # direct model's cached answers): its receipts are history, its answers are not
+        batched = {"batch": True, "poll_seconds": 0.02, "sampling": {"max_tokens": 150}}
+        config["models"]["lm-batch"] = config["models"]["lm"] | batched
         (folder / "sets").mkdir()
         lines = [*SAFETY_SET, REFUSED | {"label": "harmful"}]
         (folder / "sets/safety.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
@@ -163,7 +167,7 @@ def test_a_changed_completion_fails_naming_the_line_and_request(audited, tmp_pat
     completions = folder / "audit/completions.jsonl"
     lines = completions.read_text().splitlines()
     record = json.loads(lines[2])
-    record["text"] = (record["text"] or "") + " (edited)"
+    record["text"] = "(edited) " + (record["text"] or "")
     lines[2] = json.dumps(record, sort_keys=True, ensure_ascii=False)
     completions.write_text("\n".join(lines) + "\n")
     replay = verify(folder)
