@@ -30,7 +30,7 @@ from test_cost_estimate import (
 )
 
 from conftest import REPO, snakemake
-from culturalign.audit import HISTORY_COLUMNS, code_difference, code_digest, table_difference
+from culturalign.audit import HISTORY_COLUMNS, code_difference, code_digest, result_kind, table_difference
 from culturalign.backends import Completion, GenerationRequest
 from culturalign.cache import CompletionCache, restored_cache
 from culturalign.calls import ReplayError, generate_responses
@@ -249,3 +249,23 @@ def test_a_replay_by_other_code_is_named(tmp_path):
     assert code_difference(tmp_path, REPO) is None
     (tmp_path / "versions.json").write_text(json.dumps({"code_sha256": "0" * 64, "commit": "abc"}))
     assert "(commit abc): differences may come from the code" in code_difference(tmp_path, REPO)
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("results/alignment.parquet", "data"),
+        ("results/judge_agreement.csv", "data"),
+        ("results/summary.md", "bytes"),
+        ("results/report/tables/rq1.html", "bytes"),
+        ("results/report/figures/alignment_topic.png", "figure"),
+        ("results/ledger/generate/lm/en/0.csv", "history"),
+        ("results/report/tables/ledger.html", "history"),
+        ("results/benchmarks/score_run/lm/en/0.tsv", "history"),
+        ("results/precision_plan.csv", "history"),
+        ("results/judges/canary/judge/2026-12-01.parquet", "record"),
+        ("results/judges/canary/judge/2026-12-05.parquet", "data"),
+    ],
+)
+def test_each_result_is_checked_as_what_it_is(path, kind):
+    assert result_kind(path, canary_date="2026-12-05") == kind

@@ -41,8 +41,8 @@ COMPLETIONS = "completions.jsonl"
 HISTORY_COLUMNS = ("cached", "seconds", "cost_usd")
 # Result files that are such a history as a whole, kept in the bundle but not compared: the jobs'
 # timings, the ledger (the tokens each run paid for: a replay pays for none) and the report's page
-# of it, Batch API receipts, a vLLM job's record of what it generated, the estimate made before the
-# run.
+# of it, Batch API receipts, a vLLM job's record of what it generated, the estimate and the
+# precision plan made before the run (its dollars are the estimate's).
 HISTORY_FILES = (
     "results/benchmarks/*",
     "results/ledger.csv",
@@ -50,6 +50,7 @@ HISTORY_FILES = (
     "results/batches/*",
     "results/vllm/*",
     "results/cost_estimate.csv",
+    "results/precision_plan.csv",
     "results/report/tables/ledger.html",
 )
 # A passage of a text result that is such a history (the summary's cost), between
