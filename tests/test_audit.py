@@ -160,6 +160,8 @@ def test_a_fresh_folder_replays_the_study_without_key_or_network(audited):
     assert checked["difference"].null_count() == checked.height
     counts = dict(checked.group_by("check").len().iter_rows())
     assert counts["data"] > 40 and counts["bytes"] >= 5
+    # the synthetic survey, written again from its seed, is the audited one
+    assert checked.filter(pl.col("check") == "survey")["path"].to_list() == ["data/survey.sav"]
 
 
 def test_a_changed_completion_fails_naming_the_line_and_request(audited, tmp_path):

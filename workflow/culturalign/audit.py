@@ -258,6 +258,7 @@ def write_bundle(
     manifest = {
         "format": FORMAT,
         "inputs": {config_key(keys): path for keys, path in moved.items()},
+        "survey": _survey_file(config, moved),
         "canary_date": canary_date,
         "results": kinds,
         "files": {str(path.relative_to(bundle)): sha256(path) for path in _files(bundle)},
@@ -266,6 +267,15 @@ def write_bundle(
     text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
     (bundle / "manifest.json").write_text(text)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _survey_file(config: Mapping, moved: Mapping[tuple, str]) -> dict | None:
+    """The survey file's hash, at the path the replay reads it from (a synthetic survey: where the
+    replay writes it again from its seed); None for a study of an aggregated table."""
+    path = Path(config["survey"]["path"])
+    if config["survey"]["aggregated"] or not path.is_file():
+        return None
+    return {"path": moved.get(("survey", "path"), str(path)), "sha256": sha256(path)}
 
 
 def _files(folder: Path) -> list[Path]:
@@ -416,6 +426,12 @@ def result_differences(bundle: Path, manifest: Mapping) -> list[dict]:
         elif kind == "bytes" and sha256(recorded) != sha256(replayed):
             difference = _first_line_difference(recorded, replayed, without_history=True)
         outcomes.append({"path": path, "check": kind, "difference": difference})
+    if survey := manifest.get("survey"):
+        here = Path(survey["path"])
+        digest = sha256(here) if here.is_file() else "none"
+        difference = f"sha256 {survey['sha256']} in the audit, {digest} here"
+        difference = None if digest == survey["sha256"] else difference
+        outcomes.append({"path": survey["path"], "check": "survey", "difference": difference})
     return outcomes
 
 
