@@ -50,7 +50,7 @@ if config["audit"]["replay"]:
 
     onstart:
         try:
-            restored = prepare_replay(BUNDLE, RESOURCES, COMPLETION_CACHE)
+            restored = prepare_replay(BUNDLE, REPLAYED, RESOURCES, COMPLETION_CACHE)
         except AuditError as error:
             raise WorkflowError(str(error)) from None
         logger.info(f"replaying {BUNDLE}/: {restored} completions, nothing is sent")

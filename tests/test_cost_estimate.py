@@ -30,6 +30,7 @@ KEY = "sk-cost-estimate"
 TRANSLATOR, RESPONDENT = "gpt-4o-mini-2024-07-18", "gpt-4-turbo-2024-04-09"
 JUDGE, SECOND_JUDGE = "gpt-4o-2024-08-06", "gpt-4o-2024-05-13"
 PROMPTS = 24
+JUDGE_SETTINGS = {"backend": "openai", "model": JUDGE}
 BROKEN_TEMPLATE = load_prompt_bank("en", {}, templates_path(REPO / "resources", "en")).templates[4]
 SAFETY_SET = [
     {
@@ -160,6 +161,18 @@ def study(tmp_path_factory):
         outcome["new_ledger"] = pl.read_csv(folder / "results/ledger.csv").filter(pl.col("seed") == 1)
         yield outcome
     os.environ.pop("OPENAI_API_KEY", None)
+
+
+def judge_bill(cache_path) -> Bill:
+    """The bill of one API judge (JUDGE at the shipped prices) over the cache at `cache_path`."""
+    return Bill(
+        models={"judge": JUDGE_SETTINGS},
+        cache=CompletionCache(cache_path),
+        prices=REPO / "resources/prices.csv",
+        sampling={},
+        retry_share=0.05,
+        tokens_per_second=1000,
+    )
 
 
 def by_stage(table: pl.DataFrame, *columns: str) -> dict:
@@ -304,19 +317,10 @@ def test_the_canary_is_estimated_on_the_requests_it_sends(tmp_path):
     )
     template = load_judge_template(REPO / "resources/judge/prompt.jinja")
     safety_template = load_judge_template(REPO / "resources/safety/judge.jinja")
-    prices = REPO / "resources/prices.csv"
-    settings = {"backend": "openai", "model": JUDGE}
     cache_path = tmp_path / "cache.sqlite"
 
     def estimate() -> dict:
-        bill = Bill(
-            models={"judge": settings},
-            cache=CompletionCache(cache_path),
-            prices=prices,
-            sampling={},
-            retry_share=0.05,
-            tokens_per_second=1000,
-        )
+        bill = judge_bill(cache_path)
         bill.canary(
             "judge",
             ["stance", "safety"],
@@ -342,10 +346,12 @@ def test_the_canary_is_estimated_on_the_requests_it_sends(tmp_path):
             template,
             size=10,
             seed=0,
-            settings=settings,
+            settings=JUDGE_SETTINGS,
             date="2026-01-01",
         ),
-        safety_questions(answers, safety_template, size=10, seed=0, settings=settings, date="2026-01-01"),
+        safety_questions(
+            answers, safety_template, size=10, seed=0, settings=JUDGE_SETTINGS, date="2026-01-01"
+        ),
     ]
     for questions in asked:
         ask_canary(questions, judge, cache)
@@ -372,24 +378,16 @@ def test_the_judge_of_released_completions_is_estimated_on_the_requests_it_sends
         }
     )
     template = load_judge_template(REPO / "resources/safety/judge.jinja")
-    settings = {"backend": "openai", "model": JUDGE}
     cache_path = tmp_path / "cache.sqlite"
 
     def estimate() -> dict:
-        bill = Bill(
-            models={"judge": settings},
-            cache=CompletionCache(cache_path),
-            prices=REPO / "resources/prices.csv",
-            sampling={},
-            retry_share=0.05,
-            tokens_per_second=1000,
-        )
+        bill = judge_bill(cache_path)
         bill.import_judge("judge", completions, template)
         (row,) = bill.rows
         return row
 
     before = estimate()
     judge = Recorder()
-    judge_completions(completions, template, judge, CompletionCache(cache_path), settings=settings)
+    judge_completions(completions, template, judge, CompletionCache(cache_path), settings=JUDGE_SETTINGS)
     assert before["stage"] == "safety_import_judge:judge" and before["requests"] == len(judge.keys) == 6
     assert estimate()["requests"] == 0

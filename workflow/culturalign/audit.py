@@ -336,10 +336,10 @@ def read_manifest(bundle: Path) -> dict:
     return manifest
 
 
-def bundle_problems(bundle: Path, resources: Path) -> list[str]:
+def bundle_problems(bundle: Path, manifest: Mapping, resources: Path) -> list[str]:
     """Every way the bundle differs from its manifest, and the shipped resources from their
-    bundled copies, each naming the file and its first differing value."""
-    manifest = read_manifest(bundle)
+    bundled copies (as the manifest hashed them), each naming the file and its first differing
+    value."""
     problems = []
     for name, digest in manifest["files"].items():
         path = bundle / name
@@ -359,7 +359,7 @@ def bundle_problems(bundle: Path, resources: Path) -> list[str]:
             problems.append(f"{resources / name}: missing here (the audited study had it)")
         elif name not in bundled:
             problems.append(f"{here}: not a resource of the audited study")
-        elif copy.is_file() and sha256(here) != sha256(copy):
+        elif copy.is_file() and sha256(here) != manifest["files"][f"resources/{name}"]:
             difference = _first_line_difference(copy, here)
             problems.append(f"{here}: differs from the audited study's copy ({copy}): {difference}")
     return problems
@@ -382,15 +382,14 @@ def _changed_in_bundle(bundle: Path, name: str, manifest: Mapping) -> str:
     return f"{path}: {len(lines)} completions, the manifest recorded {len(recorded)}"
 
 
-def prepare_replay(bundle: Path, resources: Path, cache_path: str | Path) -> int:
-    """Before a replay runs: the bundle checked against its manifest and the shipped resources
+def prepare_replay(bundle: Path, manifest: Mapping, resources: Path, cache_path: str | Path) -> int:
+    """Before a replay runs: the bundle checked against its `manifest` and the shipped resources
     against their bundled copies (AuditError naming every difference), then the completion cache
     restored from the bundle (it answers, nothing is asked) and the earlier dates' drift canary
     labels put back in results/. Returns the completions restored."""
-    problems = bundle_problems(bundle, resources)
+    problems = bundle_problems(bundle, manifest, resources)
     if problems:
         raise AuditError(f"the audit bundle {bundle}/ does not match its manifest:\n" + "\n".join(problems))
-    manifest = read_manifest(bundle)
     with open(bundle / COMPLETIONS, encoding="utf-8") as handle:
         records = [json.loads(line) for line in handle]
     restored_cache(cache_path, records, str(bundle))

@@ -454,7 +454,7 @@ def fit_rq2(data: pl.DataFrame) -> Fit:
     data = data.drop_nulls("alignment").with_columns(
         pl.concat_str(pl.lit("model="), "model", pl.lit(":language="), "language").alias("cell")
     )
-    if data.is_empty():  # RQ2_NOT_FITTED_REASON
+    if data.is_empty():  # no model kept answers in a language with a native population
         return Fit(pl.DataFrame(schema=RQ2_COEFFICIENTS_SCHEMA), RQ2_NOT_FITTED, np.empty(0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # no residual df: handled below

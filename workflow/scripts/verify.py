@@ -9,7 +9,8 @@ with script_log(snakemake.log[0]) as log:
     differing = [outcome for outcome in outcomes if outcome["difference"]]
     for outcome in differing:
         log.error("%s: %s", outcome["path"], outcome["difference"])
-    checks = differences_table(outcomes)["check"].value_counts(sort=True).iter_rows()
+    table = differences_table(outcomes)
+    checks = table["check"].value_counts(sort=True).iter_rows()
     log.info("%d results: %s", len(outcomes), ", ".join(f"{count} {check}" for check, count in checks))
     if differing:
         shown = "\n".join(f"{outcome['path']}: {outcome['difference']}" for outcome in differing[:10])
@@ -17,4 +18,4 @@ with script_log(snakemake.log[0]) as log:
             f"{len(differing)} of {len(outcomes)} results differ from the audit bundle {bundle}/ "
             f"(all in {snakemake.log[0]}):\n{shown}"
         )
-    differences_table(outcomes).write_csv(snakemake.output[0])
+    table.write_csv(snakemake.output[0])
